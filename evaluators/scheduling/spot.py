@@ -1,0 +1,164 @@
+"""Evaluator for `problems/spot_scheduling`: run a candidate policy on the published scenarios.
+
+The candidate module defines a class `Policy` with `step(state) -> "SPOT"|"ON_DEMAND"|"NONE"`;
+a fresh `Policy()` runs each simulation. Workloads (the problem YAML's mapping):
+  {name: full}   6 environments x 30 windows x deadlines 52/70 h x overheads 0.02/0.05/0.1 h
+  {name: smoke}  the same grid on the first `windows` (default 2) windows per environment
+  {name: probe}  `windows` (default 2) windows of one environment, deadline 52 h, overhead 0.05 h
+Optional keys: `windows` (per environment), `envs` (list), `deadlines_h`, `overheads_h`.
+Nothing here is random: the seed key is accepted and ignored.
+"""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..common import CandidateError, call_candidate, failure, load_candidate, perf_counter, trim_traceback
+from .spot_sim import ImpossibleAction, JobSpec, RunResult, load_windows, simulate, window
+
+TASK_H = 48.0
+DEADLINES_H = (52.0, 70.0)
+OVERHEADS_H = (0.02, 0.05, 0.1)
+# Leaderboard normalisation: all on-demand (48 h x $3.06) -> 0, all spot (48 h x $0.9731) -> 100.
+COST_CEILING = 146.88
+COST_FLOOR = 46.71
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One simulation: an environment's window under one job spec."""
+
+    env: str
+    window: int
+    job: JobSpec
+
+    @property
+    def label(self) -> str:
+        return f"{self.env} window {self.window} deadline {self.job.deadline_h:g}h overhead {self.job.overhead_h:g}h"
+
+
+def scenarios(workload: dict) -> list[Scenario]:
+    """The scenario grid a workload names."""
+    name = workload.get("name", "full")
+    wins = load_windows()
+    if name not in ("full", "smoke", "probe"):
+        raise ValueError(f"unknown spot workload {name!r}; expected full, smoke or probe")
+    envs = list(workload.get("envs") or (list(wins)[:1] if name == "probe" else list(wins)))
+    default_windows = {"full": None, "smoke": 2, "probe": 2}[name]
+    n_windows = workload.get("windows", default_windows)
+    deadlines = workload.get("deadlines_h") or ((52.0,) if name == "probe" else DEADLINES_H)
+    overheads = workload.get("overheads_h") or ((0.05,) if name == "probe" else OVERHEADS_H)
+    out = []
+    for env in envs:
+        if env not in wins:
+            raise ValueError(f"unknown environment {env!r}; known: {', '.join(wins)}")
+        count = len(wins[env]) if n_windows is None else min(int(n_windows), len(wins[env]))
+        for index in range(count):
+            for deadline in deadlines:
+                for overhead in overheads:
+                    out.append(Scenario(env, index, JobSpec(TASK_H, float(deadline), float(overhead))))
+    return out
+
+
+def normalized_score(mean_cost: float) -> float:
+    """The ADRS leaderboard score: 0 at all-on-demand cost, 100 at all-spot cost."""
+    value = (COST_CEILING - mean_cost) / (COST_CEILING - COST_FLOOR)
+    return min(max(value, 0.0), 1.0) * 100.0
+
+
+def run_policy(policy_cls, grid: list[Scenario]) -> list[tuple[Scenario, RunResult]]:
+    """Simulate a policy class on every scenario; errors name the scenario and tick."""
+    results = []
+    for sc in grid:
+        policy = call_candidate(policy_cls)
+        step = getattr(policy, "step", None)
+        if not callable(step):
+            raise CandidateError("`Policy()` must have a method `step(state)`")
+        try:
+            result = simulate(_guarded(step), window(sc.env, sc.window), sc.job)
+        except ImpossibleAction as exc:
+            raise CandidateError(f"impossible action in {sc.label}: {exc}") from None
+        except CandidateError as exc:
+            raise CandidateError(f"in {sc.label}: {exc}") from None
+        results.append((sc, result))
+    return results
+
+
+def _guarded(step):
+    """`step` with any exception (SystemExit included) turned into a CandidateError naming the tick."""
+    def guarded(state):
+        try:
+            return step(state)
+        except BaseException as exc:  # the candidate's failure, reported with its traceback
+            raise CandidateError(f"tick {state.tick}: `step` raised:\n{trim_traceback(exc)}") from None
+    return guarded
+
+
+def summarize(results: list[tuple[Scenario, RunResult]]) -> tuple[dict, dict]:
+    """Flat metrics and a small breakdown table from simulation results."""
+    costs = [r.cost for _, r in results]
+    mean_cost = statistics.fmean(costs)
+    by_env: dict[str, list[float]] = defaultdict(list)
+    by_deadline: dict[float, list[float]] = defaultdict(list)
+    by_cell: dict[str, list[float]] = defaultdict(list)
+    misses = []
+    for sc, r in results:
+        by_env[sc.env].append(r.cost)
+        by_deadline[sc.job.deadline_h].append(r.cost)
+        by_cell[f"{sc.env}|{sc.job.deadline_h:g}h|{sc.job.overhead_h:g}h"].append(r.cost)
+        if r.missed_deadline:
+            misses.append(sc.label)
+    metrics = {
+        "valid": True,
+        "score": normalized_score(mean_cost),
+        "mean_cost": mean_cost,
+        "worst_cost": max(costs),
+        "deadline_misses": len(misses),
+        "simulations": len(results),
+        "preemptions": sum(r.preemptions for _, r in results),
+    }
+    for env, values in by_env.items():
+        metrics[f"cost_{env.replace('-', '_')}"] = statistics.fmean(values)
+    for deadline, values in by_deadline.items():
+        metrics[f"cost_deadline_{deadline:g}h"] = statistics.fmean(values)
+    artifacts = {"mean_cost_by_env_deadline_overhead": {k: round(statistics.fmean(v), 3) for k, v in by_cell.items()}}
+    if misses:
+        artifacts["deadline_missed_in"] = misses[:20]
+        artifacts["note"] = f"{len(misses)} simulation(s) missed the deadline: infeasible"
+    return metrics, artifacts
+
+
+def _policy_class(program_path: str | Path):
+    module = load_candidate(program_path)
+    policy_cls = getattr(module, "Policy", None)
+    if not callable(policy_cls):
+        raise CandidateError("the candidate must define a class `Policy` with a method `step(state)`")
+    return policy_cls
+
+
+def evaluate(program_path: str, workload: dict) -> dict:
+    """Metrics of the candidate's policy on the workload's scenarios; failures with a reason."""
+    start = perf_counter()
+    try:
+        grid = scenarios(workload)
+    except ValueError as exc:
+        return failure(f"bad workload: {exc}")
+    try:
+        results = run_policy(_policy_class(program_path), grid)
+    except CandidateError as exc:
+        return failure(str(exc))
+    metrics, artifacts = summarize(results)
+    metrics["eval_s"] = perf_counter() - start
+    return {"metrics": metrics, "artifacts": artifacts}
+
+
+def probe(program_path: str, workload: dict | None = None) -> object:
+    """The candidate's actions (one letter per tick: S, O, -) on the probe windows."""
+    try:
+        grid = scenarios(dict(workload or {"name": "probe"}))
+        results = run_policy(_policy_class(program_path), grid)
+    except (CandidateError, ValueError) as exc:
+        return {"error": str(exc).splitlines()[0]}
+    return [r.actions for _, r in results]

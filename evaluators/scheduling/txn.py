@@ -1,0 +1,148 @@
+"""Evaluator for `problems/txn_scheduling`: makespan of the candidate's transaction orders.
+
+The candidate module defines `schedule(workload) -> list of transaction ids`, called once
+per workload with a fresh `TxnWorkload` (see `problems/txn_scheduling/README.md`).
+Workloads (the problem YAML's mapping): {name: all} runs the three shipped workloads;
+{name: WORKLOAD_2} (or `workloads: [..]`) a subset; `seed` is handed to the candidate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from ..common import CandidateError, call_candidate, failure, load_candidate, perf_counter, require_callable
+from .txn_baselines import BASELINES
+from .txn_sim import LockTable, Txn, load_workloads, lower_bound, makespan
+
+
+@dataclass
+class TxnWorkload:
+    """What `schedule()` receives: the transactions and a makespan oracle for its own search."""
+
+    name: str
+    txns: dict[str, list[str]]  # id -> ops, e.g. {"txn0": ["w-17", "r-5", ...]}
+    seed: int = 0
+    _parsed: dict[str, Txn] = field(default_factory=dict, repr=False)
+
+    def makespan(self, order: Sequence[str]) -> int:
+        """The makespan of `order` (a full or partial sequence of ids) under the problem's model."""
+        return makespan(self._parsed, order)
+
+    def start(self, order: Sequence[str] = ()) -> "PartialSchedule":
+        """An incremental schedule beginning with `order`, for cheap append-one-more search."""
+        partial = PartialSchedule(self._parsed)
+        for tid in order:
+            partial.append(tid)
+        return partial
+
+
+class PartialSchedule:
+    """A growing schedule: what appending one more transaction would cost, in O(its ops)."""
+
+    def __init__(self, txns: dict[str, Txn]):
+        self._txns = txns
+        self._table = LockTable()
+        self.order: list[str] = []
+
+    @property
+    def makespan(self) -> int:
+        """When the last transaction placed so far commits."""
+        return self._table.makespan
+
+    def commit_if_next(self, tid: str) -> int:
+        """When `tid` would commit if appended now."""
+        txn = self._txns[tid]
+        return self._table.earliest_start(txn) + txn.length
+
+    def append(self, tid: str) -> None:
+        """Append `tid` to the schedule."""
+        self._table.place(self._txns[tid])
+        self.order.append(tid)
+
+
+def selected(workload: dict) -> list[str]:
+    """Names of the shipped workloads a YAML workload mapping selects."""
+    known = list(load_workloads())
+    names = workload.get("workloads") or ([] if workload.get("name", "all") == "all" else [workload["name"]])
+    names = list(names) or known
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown txn workload(s) {unknown}; known: {', '.join(known)} or 'all'")
+    return names
+
+
+def validate_order(order: object, txns: dict[str, Txn]) -> list[str]:
+    """The order as a list of ids, or a CandidateError saying exactly what is wrong."""
+    if isinstance(order, (str, bytes, dict, set)) or not hasattr(order, "__iter__"):
+        raise CandidateError(f"schedule() must return a list of transaction ids, got {type(order).__name__}")
+    order = list(order)
+    if len(order) != len(txns):
+        raise CandidateError(f"schedule() returned {len(order)} ids; the workload has {len(txns)} transactions")
+    bad = [tid for tid in order if not isinstance(tid, str) or tid not in txns]
+    if bad:
+        raise CandidateError(f"schedule() returned unknown ids {bad[:5]!r}; ids look like {next(iter(txns))!r}")
+    seen: set[str] = set()
+    dupes = [tid for tid in order if tid in seen or seen.add(tid)]
+    if dupes:
+        missing = sorted(set(txns) - seen)
+        raise CandidateError(f"schedule() repeated {dupes[:5]!r} and left out {missing[:5]!r}")
+    return order
+
+
+def run_schedule(fn, name: str, txns: dict[str, Txn], seed: int) -> list[str]:
+    """Call the candidate on one workload and validate its permutation."""
+    view = TxnWorkload(name, {tid: _ops(t) for tid, t in txns.items()}, seed, dict(txns))
+    try:
+        return validate_order(call_candidate(fn, view), txns)
+    except CandidateError as exc:
+        raise CandidateError(f"on {name}: {exc}") from None
+
+
+def _ops(txn: Txn) -> list[str]:
+    ops = ["*"] * txn.length
+    for key, k in txn.reads:
+        ops[k] = f"r-{key}"
+    for key, k in txn.writes:
+        ops[k] = f"w-{key}"
+    return ops
+
+
+def evaluate(program_path: str, workload: dict) -> dict:
+    """Makespan per workload and in total; baselines and lower bounds in artifacts."""
+    start = perf_counter()
+    try:
+        names = selected(workload)
+    except ValueError as exc:
+        return failure(f"bad workload: {exc}")
+    data = load_workloads()
+    seed = int(workload.get("seed", 0))
+    try:
+        fn = require_callable(load_candidate(program_path), "schedule")
+        orders = {name: run_schedule(fn, name, data[name], seed) for name in names}
+    except CandidateError as exc:
+        return failure(str(exc))
+    metrics: dict = {"valid": True}
+    table = {}
+    for name in names:
+        value = makespan(data[name], orders[name])
+        bound = lower_bound(data[name])
+        metrics[f"makespan_{name.lower()}"] = value
+        table[name] = {"makespan": value, "lower_bound": bound,
+                       **{b: makespan(data[name], f(data[name])) for b, f in BASELINES.items()}}
+    metrics["makespan_total"] = sum(metrics[f"makespan_{n.lower()}"] for n in names)
+    metrics["lower_bound_total"] = sum(table[n]["lower_bound"] for n in names)
+    metrics["eval_s"] = perf_counter() - start
+    return {"metrics": metrics, "artifacts": {"per_workload": table}}
+
+
+def probe(program_path: str, workload: dict | None = None) -> object:
+    """The candidate's permutation on each selected workload (all three by default)."""
+    try:
+        names = selected(dict(workload or {"name": "all"}))
+        fn = require_callable(load_candidate(program_path), "schedule")
+        data = load_workloads()
+        seed = int((workload or {}).get("seed", 0))
+        return {name: run_schedule(fn, name, data[name], seed) for name in names}
+    except (CandidateError, ValueError) as exc:
+        return {"error": str(exc).splitlines()[0]}

@@ -1,0 +1,129 @@
+"""`evolve` command line: parse arguments, call library functions, print results."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from evolve import runs
+from evolve.db import repo
+from evolve.db.engine import DatabaseError
+from evolve.problem import ProblemError, parse_duration
+from evolve.tui import leaderboard
+from sandbox import SandboxError
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evolve", description="LLM-driven evolutionary algorithm discovery.")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs live (default: ./runs)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    start = sub.add_parser("start", help="start a run on a problem (directory, YAML file or built-in name)")
+    start.add_argument("problem")
+    start.add_argument("--name", help="run name (default: PROBLEM-DATE-TIME)")
+    start.add_argument("--resume", action="store_true", help="continue the run called --name if it exists")
+    _budget_flags(start)
+
+    resume = sub.add_parser("resume", help="continue an interrupted or finished run")
+    resume.add_argument("run")
+    _budget_flags(resume)
+
+    board = sub.add_parser("leaderboard", help="the ranked programs of a run (default: the newest)")
+    board.add_argument("run", nargs="?")
+    board.add_argument("--limit", type=int, default=20)
+    board.add_argument("--status", help="only programs with this status (evaluated, failed, ...)")
+    board.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+
+    listing = sub.add_parser("runs", help="list runs with problem, status, best score and counts")
+    listing.add_argument("--json", action="store_true")
+    return parser
+
+
+def _budget_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--iterations", type=int, help="children to create in the run (overrides the YAML budget)")
+    p.add_argument("--wall-time", type=_duration, help="stop after this long, e.g. 90s, 30m, 2h")
+    p.add_argument("--concurrency", type=int, help="evaluations at once")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    err = Console(stderr=True)
+    try:
+        return COMMANDS[args.command](args, console)
+    except (ProblemError, runs.RunError, DatabaseError, SandboxError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 2
+
+
+def cmd_start(args, console: Console) -> int:
+    overrides = runs.Overrides(args.iterations, args.wall_time, args.concurrency)
+    if args.command == "resume":
+        outcome = runs.resume(args.runs_dir, args.run, overrides, console)
+    else:
+        outcome = runs.start(args.problem, args.runs_dir, args.name, overrides, console, resume=args.resume)
+    _print_outcome(outcome, args.runs_dir, console)
+    return 1 if outcome.run.status == "failed" else 0
+
+
+def _print_outcome(outcome: runs.Outcome, runs_dir: Path, console: Console) -> None:
+    name = outcome.run.name
+    console.print(f"\nrun [bold]{name}[/] stopped: {outcome.reason}")
+    factory, run = runs.open_run(runs_dir, name)
+    with factory() as session:
+        top = repo.ranked(session, run.id, limit=5)
+    objectives = runs.spec_of(run).objectives
+    console.print(leaderboard.table(f"top programs of {name}", leaderboard.rows(top, objectives), objectives))
+    if outcome.best_path:
+        console.print(f"best program (#{outcome.best.id}, score {outcome.best.score:.6g}) written to {outcome.best_path}")
+    if outcome.run.status == "interrupted":
+        console.print(f"finished evaluations are kept; continue with: evolve resume {name}")
+
+
+def cmd_leaderboard(args, console: Console) -> int:
+    factory, run = runs.open_run(args.runs_dir, args.run)
+    with factory() as session:
+        programs = repo.ranked(session, run.id, limit=args.limit, status=args.status)
+    objectives = runs.spec_of(run).objectives
+    data = leaderboard.rows(programs, objectives)
+    if args.json:
+        print(json.dumps({"run": run.name, "problem": run.problem, "programs": data}, indent=2))
+    else:
+        console.print(leaderboard.table(f"{run.name} ({run.problem}, {run.status})", data, objectives))
+    return 0
+
+
+def cmd_runs(args, console: Console) -> int:
+    data = runs.list_runs(args.runs_dir)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    if not data:
+        console.print(f"no runs in {args.runs_dir}/; start one with `evolve start PROBLEM`.")
+        return 0
+    t = Table(title=f"runs in {args.runs_dir}/")
+    for col in ("name", "problem", "status", "best score", "programs", "by status"):
+        t.add_column(col)
+    for r in data:
+        best = "-" if r["best_score"] is None else f"{r['best_score']:.6g}"
+        counts = " ".join(f"{k}={v}" for k, v in sorted(r["counts"].items()))
+        t.add_row(r["name"], r["problem"], r["status"], best, str(r["programs"]), counts)
+    console.print(t)
+    return 0
+
+
+COMMANDS = {"start": cmd_start, "resume": cmd_start, "leaderboard": cmd_leaderboard, "runs": cmd_runs}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""Load a problem directory or YAML file into typed, validated objects.
+
+Every error names the file, the key (with its YAML line where known) and the fix.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+BUILTIN_PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
+EVOLVE_START = "EVOLVE-BLOCK-START"
+EVOLVE_END = "EVOLVE-BLOCK-END"
+
+
+class ProblemError(Exception):
+    """A problem file is missing or wrong; the message says where and how to fix it."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Objective(_Strict):
+    name: str
+    direction: Literal["max", "min"]
+    weight: float = 1.0
+
+
+class Condition(_Strict):
+    """A hard requirement on one metric: `equals`, or a `min` and/or `max` bound."""
+
+    name: str
+    equals: bool | float | int | str | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Condition":
+        if self.equals is None and self.min is None and self.max is None:
+            raise ValueError(f"condition on '{self.name}' needs `equals`, `min` or `max`")
+        if self.equals is not None and (self.min is not None or self.max is not None):
+            raise ValueError(f"condition on '{self.name}': use `equals` or `min`/`max`, not both")
+        return self
+
+
+class Stage(_Strict):
+    name: str
+    workload: dict[str, Any] = Field(default_factory=dict)
+    require: list[Condition] = Field(default_factory=list)
+
+
+class Workloads(_Strict):
+    probe: dict[str, Any] | None = None
+    stages: list[Stage] = Field(min_length=1)
+
+    @field_validator("stages")
+    @classmethod
+    def _unique_names(cls, stages: list[Stage]) -> list[Stage]:
+        names = [s.name for s in stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must be unique, got {names}")
+        return stages
+
+
+class SandboxConfig(_Strict):
+    backend: Literal["auto", "process"] = "auto"
+    wall_s: float = Field(60.0, gt=0)
+    cpu_s: float = Field(60.0, gt=0)
+    memory_mb: int = Field(4096, ge=64)
+    output_bytes: int = Field(1_000_000, ge=1024)
+    gpus: int = Field(0, ge=0)
+
+
+class Budget(_Strict):
+    iterations: int | None = Field(200, ge=1)
+    wall_time: str | None = None
+
+    @field_validator("wall_time")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def wall_time_s(self) -> float | None:
+        return None if self.wall_time is None else parse_duration(self.wall_time)
+
+
+class Evolution(_Strict):
+    budget: Budget = Field(default_factory=Budget)
+    concurrency: int = Field(2, ge=1, le=256)
+    seed: int = 0
+    selection: Literal["power_law", "uniform", "best"] = "power_law"
+    power_law_alpha: float = Field(1.0, gt=0)
+    crossover_rate: float = Field(0.1, ge=0, le=1)
+
+
+class LLMConfig(_Strict):
+    mutator: Literal["offline"] = "offline"
+
+
+class ProblemSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    description: str
+    program: str
+    evaluator: str
+    objectives: list[Objective] = Field(min_length=1)
+    constraints: list[Condition] = Field(default_factory=list)
+    workloads: Workloads
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    evolution: Evolution = Field(default_factory=Evolution)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+
+
+class Problem:
+    """A validated problem: its spec plus resolved paths and the starting code."""
+
+    def __init__(self, spec: ProblemSpec, yaml_path: Path, initial_code: str):
+        self.spec = spec
+        self.yaml_path = yaml_path
+        self.root = yaml_path.parent
+        self.initial_code = initial_code
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def evaluator_ref(self) -> str:
+        """A dotted module name, or an absolute path to an evaluator file."""
+        ev = self.spec.evaluator
+        if ev.endswith(".py"):
+            return str((self.root / ev).resolve())
+        return ev
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+
+
+def parse_duration(text: str | int | float) -> float:
+    """'90s', '30m', '4h', '1d' or a number of seconds -> seconds."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"'{text}' is not a duration; write e.g. 90s, 30m, 4h or 1d")
+    scale = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return float(match.group(1)) * scale
+
+
+def resolve_problem_path(ref: str | Path) -> Path:
+    """A path to a problem dir or YAML file, or the name of a built-in problem -> YAML path."""
+    path = Path(ref)
+    if not path.exists() and not path.is_absolute() and (BUILTIN_PROBLEMS / str(ref)).is_dir():
+        path = BUILTIN_PROBLEMS / str(ref)
+    if path.is_dir():
+        path = path / "problem.yaml"
+    if not path.is_file():
+        builtins = ", ".join(sorted(p.name for p in BUILTIN_PROBLEMS.glob("*") if p.is_dir()))
+        raise ProblemError(
+            f"{ref}: no such problem file or directory. Give a directory holding problem.yaml, "
+            f"a YAML file, or a built-in problem name ({builtins})."
+        )
+    return path.resolve()
+
+
+def load_problem(ref: str | Path, check_evaluator: bool = True) -> Problem:
+    """Read, validate and resolve a problem; raise ProblemError with a precise message."""
+    path = resolve_problem_path(ref)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+        lines = _key_lines(text)
+    except yaml.YAMLError as exc:
+        raise ProblemError(f"{path}: not valid YAML: {exc}. Fix the syntax at the line shown.") from None
+    if not isinstance(data, dict):
+        raise ProblemError(f"{path}: the file must be a YAML mapping of keys (name, program, evaluator, ...).")
+    try:
+        spec = ProblemSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ProblemError(_explain(path, exc, lines)) from None
+    program = path.parent / spec.program
+    if not program.is_file():
+        raise ProblemError(
+            f"{path}:{lines.get(('program',), '?')}: key 'program': file {program} does not exist. "
+            "Point it at the starting program, relative to the YAML file."
+        )
+    code = program.read_text(encoding="utf-8")
+    _check_markers(program, code)
+    problem = Problem(spec, path, code)
+    if check_evaluator:
+        _check_evaluator(problem, lines)
+    return problem
+
+
+def _check_markers(program: Path, code: str) -> None:
+    starts = [line for line in code.splitlines() if line.strip() == f"# {EVOLVE_START}"]
+    ends = [line for line in code.splitlines() if line.strip() == f"# {EVOLVE_END}"]
+    if not starts or len(starts) != len(ends):
+        raise ProblemError(
+            f"{program}: the starting program needs matching '# {EVOLVE_START}' and "
+            f"'# {EVOLVE_END}' comment lines around the code evolution may change "
+            f"(found {len(starts)} start and {len(ends)} end markers)."
+        )
+    try:
+        compile(code, str(program), "exec")
+    except SyntaxError as exc:
+        raise ProblemError(f"{program}:{exc.lineno}: the starting program does not parse: {exc.msg}.") from None
+
+
+def _check_evaluator(problem: Problem, lines: dict) -> None:
+    ref = problem.evaluator_ref
+    where = f"{problem.yaml_path}:{lines.get(('evaluator',), '?')}: key 'evaluator'"
+    if ref.endswith(".py"):
+        if not Path(ref).is_file():
+            raise ProblemError(f"{where}: file {ref} does not exist. Give a .py path relative to the YAML file.")
+        return
+    try:
+        found = importlib.util.find_spec(ref)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise ProblemError(
+            f"{where}: module '{ref}' cannot be imported. Use a module under evaluators/ "
+            "(e.g. evaluators.caching) or a path like ./evaluate.py beside the YAML file."
+        )
+
+
+def _explain(path: Path, exc: ValidationError, lines: dict) -> str:
+    parts = [f"{path}: invalid problem file:"]
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        line = _nearest_line(loc, lines)
+        where = f"line {line}, " if line else ""
+        if err["type"] == "extra_forbidden":
+            fix = "unknown key; remove it or check its spelling against the README's reference table"
+        elif err["type"] == "missing":
+            fix = "required key is missing; add it"
+        else:
+            fix = f"{err['msg']} (got {err.get('input')!r})"
+        parts.append(f"  {where}key '{key}': {fix}")
+    return "\n".join(parts)
+
+
+def _nearest_line(loc: tuple, lines: dict) -> int | None:
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _key_lines(text: str) -> dict[tuple, int]:
+    """Map each key path (('workloads', 'stages', 0, 'name')) to its 1-based YAML line."""
+    root = yaml.compose(text)
+    out: dict[tuple, int] = {}
+
+    def walk(node, prefix: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                path = prefix + (key.value,)
+                out[path] = key.start_mark.line + 1
+                walk(value, path)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                out[prefix + (i,)] = item.start_mark.line + 1
+                walk(item, prefix + (i,))
+
+    if root is not None:
+        walk(root, ())
+    return out

@@ -238,7 +238,7 @@ def _explain(path: Path, exc: ValidationError, lines: dict) -> str:
         loc = tuple(err["loc"])
         key = ".".join(str(p) for p in loc) or "(top level)"
         line = _nearest_line(loc, lines)
-        where = f"line {line}, " if line else ""
+        where = f"line {line}: " if line else ""
         if err["type"] == "extra_forbidden":
             fix = "unknown key; remove it or check its spelling against the README's reference table"
         elif err["type"] == "missing":

@@ -131,7 +131,12 @@ def _evolve(problem: Problem, factory, run: Run, overrides: Overrides, console: 
     with make_progress(console, limits.iterations, done) as progress:
         controller = Controller(problem, factory, run, LocalExecutor(problem, concurrency), limits,
                                 concurrency, progress)
-        reason = asyncio.run(_run_with_sigint(controller))
+        try:
+            reason = asyncio.run(_run_with_sigint(controller))
+        except BaseException as exc:  # a bug or a lost database: say so in the run row, then raise
+            with factory.begin() as session:
+                repo.set_run_status(session, run, "failed", f"internal error: {exc!r}")
+            raise
     status = {"interrupted": "interrupted"}.get(reason, "finished")
     if reason.startswith("no program scored"):
         status = "failed"

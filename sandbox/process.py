@@ -108,23 +108,51 @@ class ProcessBackend:
                     return
 
         status = OK
+        pumps = asyncio.gather(pump(proc.stdout, out), pump(proc.stderr, err))
         try:
-            await asyncio.wait_for(
-                asyncio.gather(pump(proc.stdout, out), pump(proc.stderr, err), proc.wait()),
-                timeout=spec.wall_s,
-            )
+            # the run is over when the main process exits (or the cap kills it); whatever
+            # it left behind in its process group dies with it and closes the pipes
+            await asyncio.wait_for(_exited(proc.pid), timeout=spec.wall_s)
         except asyncio.TimeoutError:
             status = TIMEOUT
-        except asyncio.CancelledError:
-            _kill_group(proc.pid)
-            await proc.wait()
-            raise
         finally:
             _kill_group(proc.pid)
-        if proc.returncode is None:
-            await proc.wait()
+            await asyncio.wait([pumps], timeout=5)  # the pipes close once the group is dead
+            pumps.cancel()
+            await asyncio.gather(pumps, return_exceptions=True)
+            await asyncio.wait([asyncio.ensure_future(proc.wait())], timeout=5)
         wall = time.monotonic() - start
         return _classify(status, proc.returncode, out, err, capped.is_set(), workdir, spec, wall)
+
+
+async def _exited(pid: int) -> None:
+    """Return when process `pid` has exited (before it is reaped), without waiting for its pipes.
+
+    asyncio's Process.wait() also waits for stdout/stderr to close, which a
+    leftover grandchild can hold open for ever.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd: poll the process state
+        while _state(pid) not in ("Z", "X", ""):
+            await asyncio.sleep(0.02)
+        return
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return ""
 
 
 def _kill_group(pid: int) -> None:

@@ -64,9 +64,9 @@ class OfflineMutator:
             name, op = self.rng.choice(OPERATORS)
             if op(tree, self.rng):
                 labels.append(name)
+                ast.fix_missing_locations(tree)
         if not labels:
             return None, "none"
-        ast.fix_missing_locations(tree)
         return replace_blocks(parent, {index: ast.unparse(tree)}), "+".join(labels)
 
 

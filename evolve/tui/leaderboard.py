@@ -5,6 +5,7 @@ from rich.table import Table
 
 from evolve.db.models import Program
 from evolve.problem import Objective
+from evolve.tui.progress import short_error
 
 
 def key_metrics(objectives: list[Objective], program: Program) -> dict:
@@ -21,7 +22,7 @@ def rows(programs: list[Program], objectives: list[Objective]) -> list[dict]:
             "metrics": key_metrics(objectives, p), "parent_id": p.parent_id,
             "second_parent_id": p.second_parent_id, "generation": p.generation,
             "mutation": p.mutation, "status": p.status, "iteration": p.iteration,
-            "error": (p.error or "").splitlines()[0][:200] if p.error else None,
+            "error": short_error(p.error) or None,
         })
     return out
 

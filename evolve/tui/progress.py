@@ -9,8 +9,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from evolve.db.models import Program
 
 
+def short_error(error: str | None, width: int = 160) -> str:
+    """The first two lines of an error, joined: where it failed, then why."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    return " | ".join(lines[:2])[:width]
+
+
 def _line(program: Program) -> str:
-    score = f"score={program.score:.6g}" if program.score is not None else (program.error or "").splitlines()[0][:100]
+    score = f"score={program.score:.6g}" if program.score is not None else short_error(program.error)
     return f"#{program.id} {program.status:<10} {program.mutation:<28} {score}"
 
 
@@ -33,7 +39,7 @@ class PlainProgress:
             self.done += 1
         of = f"/{self.total}" if self.total else ""
         best_text = f"{best:.6g}" if best is not None else "-"
-        self.console.print(f"[{self.done}{of}] {_line(program)} | best {best_text}", markup=False, highlight=False)
+        self.console.print(f"[{self.done}{of}] {_line(program)} | best {best_text}", markup=False, highlight=False, soft_wrap=True)
 
 
 class RichProgress(PlainProgress):
@@ -59,7 +65,7 @@ class RichProgress(PlainProgress):
         if program.iteration > 0:
             self.done += 1
         if program.score is not None and best is not None and program.score >= best:
-            self.bar.console.print(f"new best: {_line(program)}", markup=False, highlight=False)
+            self.bar.console.print(f"new best: {_line(program)}", markup=False, highlight=False, soft_wrap=True)
         counts = " ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
         best_text = f"{best:.6g}" if best is not None else "-"
         self.bar.update(self.task, completed=self.done, info=f"best {best_text} | {counts}")

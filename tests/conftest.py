@@ -1,0 +1,67 @@
+"""Shared fixtures: the project root and a tiny problem written into a temp dir."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT
+
+
+TINY_EVALUATOR = '''
+import importlib.util
+
+def evaluate(program_path, workload):
+    spec = importlib.util.spec_from_file_location("cand", program_path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    x = float(mod.value())
+    return {"metrics": {"valid": True, "x": x, "closeness": -abs(x - workload.get("target", 10))},
+            "artifacts": {}}
+'''
+
+TINY_PROGRAM = '''
+def value():
+    # EVOLVE-BLOCK-START
+    a = 1.0
+    b = 2.0
+    return a + b
+    # EVOLVE-BLOCK-END
+'''
+
+
+def write_problem(folder: Path, yaml_text: str | None = None, program: str = TINY_PROGRAM,
+                  evaluator: str = TINY_EVALUATOR) -> Path:
+    """A small problem: value() should approach 10; evaluated by ./evaluate.py."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "initial.py").write_text(textwrap.dedent(program))
+    (folder / "evaluate.py").write_text(textwrap.dedent(evaluator))
+    (folder / "problem.yaml").write_text(textwrap.dedent(yaml_text or """\
+        name: tiny
+        description: make value() return 10
+        program: initial.py
+        evaluator: ./evaluate.py
+        objectives:
+          - {name: closeness, direction: max}
+        constraints:
+          - {name: valid, equals: true}
+        workloads:
+          stages:
+            - {name: only, workload: {target: 10}}
+        sandbox: {wall_s: 20, cpu_s: 20, memory_mb: 1024}
+        evolution:
+          budget: {iterations: 5}
+          concurrency: 2
+        """))
+    return folder
+
+
+@pytest.fixture
+def tiny_problem(tmp_path) -> Path:
+    return write_problem(tmp_path / "tiny")

@@ -1,0 +1,89 @@
+"""Cache-eviction evaluator: simulator semantics on hand-worked traces, references, bad candidates."""
+import numpy as np
+import pytest
+
+from evaluators import caching
+from evaluators.caching.simulate import belady_hits, lfu, lru, simulate
+from evaluators.caching.traces import make_trace
+
+INITIAL = "problems/cache_eviction/initial.py"
+
+
+def test_lru_by_hand():
+    # cache of 2: a b a c b -> a miss, b miss, a hit, c evicts b (least recent), b miss (evicts a)
+    hits, evicted = simulate(np.array([1, 2, 1, 3, 2]), 2, lru)
+    assert hits == 1 and evicted == [2, 1]
+
+
+def test_lfu_by_hand():
+    # a a b c: c evicts b (1 hit) rather than a (2 hits)
+    hits, evicted = simulate(np.array([1, 1, 2, 3, 1]), 2, lfu)
+    assert hits == 2 and evicted == [2]
+
+
+def test_belady_by_hand():
+    # cache 2: a b c a b -> c must evict; a is used next, so evict b; then a hits, b misses
+    assert belady_hits(np.array([1, 2, 3, 1, 2]), 2) == 1
+
+
+def test_floor_is_priority_of_last_evicted():
+    floors = []
+    simulate(np.array([1, 2, 3, 4]), 2, lambda now, h, t, g, floor: floors.append(floor) or now)
+    assert floors == [0.0, 0.0, 0.0, 1.0]  # evicting object 1 (priority 0) then object 2 (priority 1)
+
+
+def test_traces_are_deterministic_and_distinct():
+    a = make_trace("zipf", 1, 1000, 100)
+    assert np.array_equal(a, make_trace("zipf", 1, 1000, 100))
+    assert not np.array_equal(a, make_trace("zipf", 2, 1000, 100))
+    assert not np.array_equal(a, make_trace("phases", 1, 1000, 100))
+
+
+def test_belady_bounds_lru_and_lfu_on_every_trace():
+    for name in ("zipf", "scan", "phases"):
+        trace = make_trace(name, 1, 5000, 1000)
+        best = belady_hits(trace, 100)
+        assert simulate(trace, 100, lru)[0] <= best and simulate(trace, 100, lfu)[0] <= best
+
+
+def test_initial_program_is_lru(root):
+    result = caching.evaluate(str(root / INITIAL), {"requests": 3000, "objects": 500, "cache_size": 50})
+    m = result["metrics"]
+    assert m["valid"] is True
+    for name in ("zipf", "scan", "phases"):
+        trace = make_trace(name, 1, 3000, 500)
+        assert m[f"hit_rate_{name}"] == simulate(trace, 50, lru)[0] / 3000
+    assert m["hit_rate"] == pytest.approx(np.mean([m["hit_rate_zipf"], m["hit_rate_scan"], m["hit_rate_phases"]]))
+
+
+@pytest.mark.parametrize("body,reason", [
+    ("return None", "priority returned NoneType"),
+    ("return float('nan')", "finite number"),
+    ("return 1 / 0", "ZeroDivisionError"),
+    ("return 'high'", "return a number"),
+])
+def test_bad_candidates_fail_with_reason(tmp_path, body, reason):
+    path = tmp_path / "c.py"
+    path.write_text(f"def priority(now, hits, total_hits, last_gap, floor):\n    {body}\n")
+    result = caching.evaluate(str(path), {"requests": 200, "objects": 50, "cache_size": 10})
+    assert result["metrics"]["valid"] is False
+    assert reason in result["artifacts"]["error"]
+
+
+def test_missing_function_and_syntax_error(tmp_path):
+    (tmp_path / "a.py").write_text("def other(): pass\n")
+    (tmp_path / "b.py").write_text("def priority(:\n")
+    assert "must define a function `priority`" in caching.evaluate(str(tmp_path / "a.py"), {})["artifacts"]["error"]
+    assert "SyntaxError" in caching.evaluate(str(tmp_path / "b.py"), {})["artifacts"]["error"]
+
+
+def test_unknown_workload_key_is_an_error():
+    with pytest.raises(ValueError, match="unknown cache workload keys"):
+        caching.evaluate(INITIAL, {"cache_sise": 3})
+
+
+def test_probe_returns_decisions(root):
+    out = caching.probe(str(root / INITIAL), {"requests": 300, "objects": 60, "cache_size": 10, "traces": ["zipf"]})
+    assert set(out) == {"zipf"} and len(out["zipf"]) > 0
+    assert out == caching.probe(str(root / INITIAL), {"requests": 300, "objects": 60, "cache_size": 10,
+                                                       "traces": ["zipf"]})

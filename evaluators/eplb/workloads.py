@@ -125,8 +125,8 @@ def _ar_layers(rng: np.random.Generator, num_layers: int, tail: tuple, corr: flo
     return z
 
 
-def _latent(rng, setup: Setup, spec: TraceSpec) -> np.ndarray:
-    """One window's latent popularity [layers, experts]: expert term plus shared group term."""
+def _latent(rng, setup: Setup, spec: TraceSpec) -> tuple[np.ndarray, np.ndarray]:
+    """One window's latent popularity [layers, experts]: the expert term and the group term."""
     expert = _ar_layers(rng, setup.num_layers, (setup.num_logical,), spec.layer_corr)
     group = _ar_layers(rng, setup.num_layers, (setup.num_groups,), spec.layer_corr)
     group_of = np.arange(setup.num_logical) // (setup.num_logical // setup.num_groups)
@@ -233,6 +233,19 @@ def load_trace(path: str | Path) -> np.ndarray:
     return _check_trace(stacked, str(p))
 
 
+def _like(default, value, key: str):
+    """`value` checked against the type of the field's default (an int is a fine float)."""
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise WorkloadError(f"workload key '{key}' must be a string, got {value!r}")
+        return value
+    if isinstance(default, int):
+        return _as_int(value, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise WorkloadError(f"workload key '{key}' must be a number, got {value!r}")
+    return float(value)
+
+
 def _as_int(value, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise WorkloadError(f"workload key '{key}' must be an integer, got {value!r}")
@@ -266,7 +279,8 @@ def build_workload(spec: dict | None) -> Workload:
             raise WorkloadError(f"unknown workload name {name!r}; named workloads: {sorted(NAMED)}")
         base_setup, base_spec = NAMED[name]
         setup = replace(base_setup, **setup_over)
-        trace_spec = replace(base_spec, **{k: v for k, v in spec.items() if k in _SPEC_KEYS})
+        trace_spec = replace(base_spec, **{k: _like(getattr(base_spec, k), v, k)
+                                           for k, v in spec.items() if k in _SPEC_KEYS})
         setup.check()
         load, source = generate_trace(setup, trace_spec, seed), "generated"
     setup.check()
@@ -278,5 +292,5 @@ def build_workload(spec: dict | None) -> Workload:
     if eval_windows < 1 or repeats < 1:
         raise WorkloadError("eval_windows and repeats must be >= 1")
     return Workload(name=name, seed=seed, setup=setup, load=load, eval_windows=eval_windows,
-                    repeats=repeats, time_budget_s=float(spec.get("time_budget_s", 20.0)),
+                    repeats=repeats, time_budget_s=_like(20.0, spec.get("time_budget_s", 20.0), "time_budget_s"),
                     array=array, source=source, spec=trace_spec)

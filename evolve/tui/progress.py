@@ -10,9 +10,9 @@ from evolve.db.models import Program
 
 
 def short_error(error: str | None, width: int = 160) -> str:
-    """The first two lines of an error, joined: where it failed, then why."""
+    """The first and last lines of an error, joined: where it failed, then the final reason."""
     lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
-    return " | ".join(lines[:2])[:width]
+    return " | ".join(lines[:1] + lines[-1:] if len(lines) > 1 else lines)[:width]
 
 
 def _line(program: Program) -> str:

@@ -17,6 +17,11 @@ from evolve.tui import leaderboard
 from sandbox import SandboxError
 
 
+# Command families that live in their own modules: each is `register(subparsers)`, adding
+# its subcommands with `set_defaults(func=handler)`; a handler takes (args, console) -> exit code.
+REGISTRARS: list = []
+
+
 def _duration(text: str) -> float:
     try:
         return parse_duration(text)
@@ -34,19 +39,25 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--name", help="run name (default: PROBLEM-DATE-TIME)")
     start.add_argument("--resume", action="store_true", help="continue the run called --name if it exists")
     _budget_flags(start)
+    start.set_defaults(func=cmd_start)
 
     resume = sub.add_parser("resume", help="continue an interrupted or finished run")
     resume.add_argument("run")
     _budget_flags(resume)
+    resume.set_defaults(func=cmd_start)
 
     board = sub.add_parser("leaderboard", help="the ranked programs of a run (default: the newest)")
     board.add_argument("run", nargs="?")
     board.add_argument("--limit", type=int, default=20)
     board.add_argument("--status", help="only programs with this status (evaluated, failed, ...)")
     board.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    board.set_defaults(func=cmd_leaderboard)
 
     listing = sub.add_parser("runs", help="list runs with problem, status, best score and counts")
     listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_runs)
+    for register in REGISTRARS:
+        register(sub)
     return parser
 
 
@@ -61,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     err = Console(stderr=True)
     try:
-        return COMMANDS[args.command](args, console)
+        return args.func(args, console)
     except (ProblemError, runs.RunError, DatabaseError, SandboxError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
@@ -122,8 +133,6 @@ def cmd_runs(args, console: Console) -> int:
     console.print(t)
     return 0
 
-
-COMMANDS = {"start": cmd_start, "resume": cmd_start, "leaderboard": cmd_leaderboard, "runs": cmd_runs}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -69,6 +69,14 @@ class LocalExecutor:
             env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
         )
 
+    async def probe(self, code: str) -> RunResult | None:
+        """Run the evaluator's `probe` on the problem's probe workload (None: no probe declared)."""
+        workload = self.problem.spec.workloads.probe
+        if workload is None:
+            return None
+        async with self.slots:
+            return await self.backend.run(self._spec(code, "probe", workload))
+
     async def evaluate(self, code: str) -> list[StageOutcome]:
         """Run the stages in order; stop after the first that fails or misses its `require`."""
         outcomes = []

@@ -1,13 +1,15 @@
 """Helpers every evaluator uses: load the candidate, call it safely, report failures.
 
-Evaluators run inside the sandbox and never import `evolve`. They capture what
-they measure with (timers) at import time, before any candidate code is loaded,
-so a candidate that patches `time.perf_counter` cannot fake its own runtime.
+Evaluators run inside the sandbox and never import `evolve`. The rule against reward
+hacking: take what you measure with (timers here, reference data, validators) *before*
+`load_candidate`, hand the candidate copies, and check its outputs yourself. The
+sandbox runner adds tripwires for every evaluator (sandbox/guard.py: patched modules,
+heap and stack inspection fail the run); `fingerprint` / `unchanged` catch a candidate
+that edits the evaluator's reference data in place.
 """
 from __future__ import annotations
 
 import importlib.util
-import statistics
 import sys
 import time
 import traceback
@@ -44,6 +46,8 @@ def load_candidate(program_path: str | Path, module_name: str = "candidate"):
     sys.modules.pop(module_name, None)
     try:
         spec.loader.exec_module(module)
+    except MemoryError:
+        raise  # the sandbox reports it as `oom`
     except BaseException as exc:  # SyntaxError, SystemExit, anything at import time
         raise CandidateError(f"importing the candidate failed:\n{trim_traceback(exc)}") from None
     return module
@@ -61,6 +65,8 @@ def call_candidate(fn: Callable[..., Any], *args, **kwargs) -> Any:
     """Call candidate code; any exception (SystemExit included) becomes a CandidateError."""
     try:
         return fn(*args, **kwargs)
+    except MemoryError:
+        raise  # the sandbox reports it as `oom`
     except BaseException as exc:
         name = getattr(fn, "__name__", "candidate")
         raise CandidateError(f"`{name}` raised:\n{trim_traceback(exc)}") from None
@@ -68,6 +74,7 @@ def call_candidate(fn: Callable[..., Any], *args, **kwargs) -> Any:
 
 def median_runtime(fn: Callable[[], Any], repeats: int = 5) -> float:
     """Median wall seconds of `repeats` calls of fn, timed with the evaluator's own clock."""
+    import statistics
     times = []
     for _ in range(max(1, repeats)):
         start = perf_counter()
@@ -79,3 +86,16 @@ def median_runtime(fn: Callable[[], Any], repeats: int = 5) -> float:
 def failure(reason: str, **metrics: Any) -> dict:
     """The result of an invalid candidate: `valid` false and the reason in artifacts."""
     return {"metrics": {"valid": False, **metrics}, "artifacts": {"error": reason}}
+
+
+def fingerprint(value: Any) -> str:
+    """A digest of reference data (arrays, dicts, lists, dataclasses), taken before the candidate runs."""
+    import hashlib
+    import pickle
+    return hashlib.sha256(pickle.dumps(value, protocol=4)).hexdigest()
+
+
+def unchanged(before: str, value: Any, what: str) -> None:
+    """Raise CandidateError when `value` no longer matches the fingerprint taken before the candidate ran."""
+    if fingerprint(value) != before:
+        raise CandidateError(f"the candidate modified the evaluator's {what}; the run does not count")

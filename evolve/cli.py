@@ -9,17 +9,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from evolve import runs
-from evolve.db import repo
+from evolve import commands, doctor, inspect, runs, verify
 from evolve.db.engine import DatabaseError
 from evolve.problem import ProblemError, parse_duration
-from evolve.tui import leaderboard
+from evolve.tui import table as tbl
 from sandbox import SandboxError
 
 
 # Command families that live in their own modules: each is `register(subparsers)`, adding
 # its subcommands with `set_defaults(func=handler)`; a handler takes (args, console) -> exit code.
-REGISTRARS: list = []
+REGISTRARS: list = [commands.register, verify.register, doctor.register]
 
 
 def _duration(text: str) -> float:
@@ -51,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--limit", type=int, default=20)
     board.add_argument("--status", help="only programs with this status (evaluated, failed, ...)")
     board.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
-    board.set_defaults(func=cmd_leaderboard)
+    board.set_defaults(func=inspect.cmd_leaderboard)
+
+    held = sub.add_parser("holdout", help="score programs on the problem's held-out workloads")
+    held.add_argument("run")
+    held.add_argument("ids", nargs="*", type=int, help="program ids (default: the run's top programs)")
+    held.set_defaults(func=cmd_holdout)
 
     listing = sub.add_parser("runs", help="list runs with problem, status, best score and counts")
     listing.add_argument("--json", action="store_true")
@@ -91,27 +95,26 @@ def cmd_start(args, console: Console) -> int:
 def _print_outcome(outcome: runs.Outcome, runs_dir: Path, console: Console) -> None:
     name = outcome.run.name
     console.print(f"\nrun [bold]{name}[/] stopped: {outcome.reason}")
-    factory, run = runs.open_run(runs_dir, name)
-    with factory() as session:
-        top = repo.ranked(session, run.id, limit=5)
-    objectives = runs.spec_of(run).objectives
-    console.print(leaderboard.table(f"top programs of {name}", leaderboard.rows(top, objectives), objectives))
+    _, _, snap = inspect.open_snapshot(runs_dir, name)
+    inspect.print_table(console, snap, tbl.visible(snap, "", "score")[:5])
     if outcome.best_path:
         console.print(f"best program (#{outcome.best.id}, score {outcome.best.score:.6g}) written to {outcome.best_path}")
-    if outcome.run.status == "interrupted":
-        console.print(f"finished evaluations are kept; continue with: evolve resume {name}")
 
 
-def cmd_leaderboard(args, console: Console) -> int:
-    factory, run = runs.open_run(args.runs_dir, args.run)
-    with factory() as session:
-        programs = repo.ranked(session, run.id, limit=args.limit, status=args.status)
-    objectives = runs.spec_of(run).objectives
-    data = leaderboard.rows(programs, objectives)
-    if args.json:
-        print(json.dumps({"run": run.name, "problem": run.problem, "programs": data}, indent=2))
-    else:
-        console.print(leaderboard.table(f"{run.name} ({run.problem}, {run.status})", data, objectives))
+def cmd_holdout(args, console: Console) -> int:
+    from evolve.finalize import HoldoutError
+    try:
+        results = runs.holdout(args.runs_dir, args.run, args.ids)
+    except HoldoutError as exc:
+        raise runs.RunError(str(exc)) from None
+    t = Table(title=f"held-out scores of {args.run}")
+    for col in ("id", "search score", "held-out score", "status", "note"):
+        t.add_column(col)
+    for r in results:
+        fmt = lambda v: "-" if v is None else f"{v:.6g}"  # noqa: E731
+        t.add_row(str(r.program_id), fmt(r.score), fmt(r.holdout_score), r.status, (r.error or "").splitlines()[0][:80]
+                  if r.error else "")
+    console.print(t)
     return 0
 
 

@@ -1,10 +1,10 @@
 """The evolution loop: select a parent -> mutate -> evaluate in the sandbox -> record.
 
-Proposals are cheap and made in the loop; evaluations run concurrently, bounded
-by the executor's slots. The database is the checkpoint: every program is
-written as `pending` before it is evaluated and updated in one transaction
-after, so a crash loses no finished work and `resume` re-evaluates what was in
-flight exactly once.
+Each candidate is one task: propose, write the row as `pending`, evaluate
+(holding an evaluation slot only while the sandbox runs), record in one
+transaction with the population changes it causes. The database is the
+checkpoint: a crash loses no finished work and `resume` re-evaluates what was
+in flight exactly once.
 """
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from evolve.db import repo
 from evolve.db.models import Program, Run
+from evolve.dedup import Deduplicator, Verdict
 from evolve.mutate.offline import OfflineMutator
 from evolve.population import Member, Population
 from evolve.problem import Problem
-from evolve.scoring import assess
+from evolve.scoring import assess, objective_vector, violation
 
 MAX_FRUITLESS_PROPOSALS = 200
 
@@ -34,10 +35,12 @@ def code_hash(code: str) -> str:
 
 @dataclass(frozen=True)
 class Limits:
-    """When to stop proposing: children created in the run, and seconds of this session."""
+    """When to stop proposing: children in the run, seconds of this session, target, patience."""
 
     iterations: int | None
     wall_time_s: float | None
+    target_score: float | None = None
+    patience: int | None = None
 
 
 class Executor(Protocol):
@@ -54,32 +57,51 @@ class Controller:
         evo = problem.spec.evolution
         self.problem, self.factory, self.run_row, self.executor = problem, factory, run, executor
         self.limits, self.concurrency, self.reporter = limits, concurrency, reporter
-        self.population = Population(evo.selection, evo.power_law_alpha)
+        self.population = Population(evo, evo.ranking)
         self.seen: set[str] = set()
-        self.children = 0  # programs made by mutation so far (iteration >= 1)
+        self.children = 0  # programs made by mutation so far (iteration >= 1), in flight included
         self.next_iteration = 0
+        self.since_improvement = 0  # recorded programs since the best score last rose
         self.rng = random.Random(evo.seed)
         self.mutator = mutator or OfflineMutator(self.rng, evo.crossover_rate)
         self.stop_requested = asyncio.Event()
         self.initial_error: str | None = None
+        self.fruitless = 0
+        self.dedup = Deduplicator(problem, executor, self.rng)
 
     # --- state -------------------------------------------------------------------
     def _load(self) -> list[Program]:
         """Rebuild in-memory state from the database; return programs still to evaluate."""
         with self.factory() as session:
             rows = repo.programs(session, self.run_row.id)
+            members, cells = repo.population_rows(session, self.run_row.id)
+        self.dedup.restore(rows)
+        by_id = {row.id: row for row in rows}
+        cell_of = {c.program_id: c.cell for c in cells}
         pending = []
         for row in rows:
             self.seen.add(row.code_hash)
             self.next_iteration = max(self.next_iteration, row.iteration + 1)
             self.children += row.iteration > 0
-            if row.status == "evaluated":
-                self.population.add(Member(row.id, row.score, row.code, row.generation))
-            elif row.status == "pending":
+            if row.status == "pending":
                 pending.append(row)
+        for m in sorted(members, key=lambda m: m.joined_at):
+            self.population.restore(self._member(by_id[m.program_id]), m.island, cell_of.pop(m.program_id, None))
+        for program_id, cell in cell_of.items():  # cell holders no longer in any island
+            self.population.cells[cell] = self._member(by_id[program_id])
+        scored = sorted((r for r in rows if r.status == "evaluated"), key=lambda r: r.evaluated_at)
+        self.population.recorded = self.population.migrated_at = len(scored)
+        best = None
+        for r in scored:
+            self.since_improvement = 0 if best is None or r.score > best else self.since_improvement + 1
+            best = r.score if best is None else max(best, r.score)
         # a resumed run draws fresh random numbers, reproducibly
         self.rng.seed(f"{self.problem.spec.evolution.seed}:{len(rows)}")
         return pending
+
+    def _member(self, row: Program) -> Member:
+        return Member(row.id, row.score, row.code, row.generation, row.island,
+                      objective_vector(self.problem.spec.objectives, row.metrics or {}), row.metrics or {})
 
     def _insert(self, **fields) -> Program:
         with self.factory.begin() as session:
@@ -94,38 +116,36 @@ class Controller:
         """Evolve until a budget is spent or a stop is requested; return why it stopped."""
         queue = self._load()
         if not queue and self.next_iteration == 0:
-            queue.append(self._insert(code=self.problem.initial_code, mutation="initial", generation=0))
+            verdict = self.dedup.syntactic(self.problem.initial_code)
+            queue.append(self._insert(code=self.problem.initial_code, mutation="initial", generation=0,
+                                      ast_hash=verdict.ast_hash))
+            self.dedup.register(queue[0].id, verdict)
+        self._notes()
         started = time.monotonic()
-        in_flight: dict[asyncio.Task, Program] = {}
+        in_flight: set[asyncio.Task] = set()
         stopper = asyncio.ensure_future(self.stop_requested.wait())
-        fruitless = 0
         reason = ""
         try:
             while True:
                 while len(in_flight) < self.concurrency and not self.stop_requested.is_set():
                     if queue:
-                        program = queue.pop(0)
-                    else:
-                        reason = self._budget_spent(started)
-                        if reason or not self.population:
-                            break
-                        program = self._propose()
-                        if program is None:
-                            fruitless += 1
-                            if fruitless >= MAX_FRUITLESS_PROPOSALS:
-                                reason = f"the mutator found nothing new in {fruitless} tries in a row"
-                                break
-                            continue
-                        fruitless = 0
-                    in_flight[asyncio.ensure_future(self.executor.evaluate(program.code))] = program
+                        in_flight.add(asyncio.ensure_future(self._evaluate(queue.pop(0))))
+                        continue
+                    reason = reason or self._budget_spent(started)
+                    if reason or not self.population:
+                        break
+                    self.children += 1  # counted now, so concurrent proposals respect the budget
+                    in_flight.add(asyncio.ensure_future(self._candidate()))
                 if self.stop_requested.is_set():
                     return "interrupted"
                 if not in_flight:
                     return reason or self._no_parent_reason()
                 done, _ = await asyncio.wait([*in_flight, stopper], return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    if task is not stopper:
-                        self._record(in_flight.pop(task), task.result())
+                for task in done - {stopper}:
+                    in_flight.discard(task)
+                    task.result()  # a bug in the loop surfaces here rather than being lost
+                if self.fruitless >= MAX_FRUITLESS_PROPOSALS:
+                    reason = reason or f"the mutator found nothing new in {self.fruitless} tries in a row"
         finally:
             stopper.cancel()
             for task in in_flight:
@@ -133,45 +153,119 @@ class Controller:
             await asyncio.gather(*in_flight, return_exceptions=True)
 
     def _budget_spent(self, started: float) -> str:
-        if self.limits.iterations is not None and self.children >= self.limits.iterations:
-            return f"iteration budget of {self.limits.iterations} reached"
-        if self.limits.wall_time_s is not None and time.monotonic() - started >= self.limits.wall_time_s:
-            return f"wall-time budget of {self.limits.wall_time_s:g} s reached"
+        lim = self.limits
+        best = self.population.best()
+        if lim.iterations is not None and self.children >= lim.iterations:
+            return f"iteration budget of {lim.iterations} reached"
+        if lim.wall_time_s is not None and time.monotonic() - started >= lim.wall_time_s:
+            return f"wall-time budget of {lim.wall_time_s:g} s reached"
+        if lim.target_score is not None and best is not None and best.score >= lim.target_score:
+            return f"target score {lim.target_score:g} reached (best {best.score:.6g})"
+        if lim.patience is not None and self.since_improvement >= lim.patience:
+            return f"no improvement in {self.since_improvement} evaluations (patience {lim.patience})"
         return ""
 
     def _no_parent_reason(self) -> str:
         detail = f": {self.initial_error}" if self.initial_error else ""
         return f"no program scored, so there is no parent to mutate (the starting program failed{detail})"
 
-    def _propose(self) -> Program | None:
-        parent = self.population.select(self.rng)
-        other = self.population.select(self.rng) if len(self.population) > 1 else None
-        if other is not None and other.id == parent.id:
-            other = None
-        child = self.mutator.propose(parent.code, lambda code: code_hash(code) in self.seen, other and other.code)
+    async def _candidate(self) -> None:
+        proposal = self._propose()
+        if proposal is None:
+            self.children -= 1
+            self.fruitless += 1
+            return
+        self.fruitless = 0
+        verdict = self.dedup.syntactic(proposal["code"])
+        program = self._insert(**proposal, ast_hash=verdict.ast_hash)
+        if verdict.original_id is None:
+            self.dedup.register(program.id, verdict)
+            verdict = await self.dedup.functional_check(program.code, verdict)
+            if verdict.original_id is None:
+                self.dedup.register(program.id, verdict)
+            self._notes()
+        if verdict.original_id is not None and not verdict.evaluate_anyway:
+            self._record_duplicate(program, verdict)
+            return
+        await self._evaluate(program, verdict)
+
+    def _propose(self) -> dict | None:
+        """The fields of a new child program, or None when the mutator found nothing new."""
+        island = self.population.next_island()
+        parent = self.population.select(self.rng, island)
+        partner = next(iter(self.population.inspirations(self.rng, parent)), None)
+        child = self.mutator.propose(parent.code, lambda code: code_hash(code) in self.seen,
+                                     partner.code if partner else None)
         if child is None:
             return None
-        self.children += 1
-        crossed = child.mutation.endswith("crossover") and other is not None
-        return self._insert(
-            code=child.code, mutation=child.mutation, parent_id=parent.id,
-            second_parent_id=other.id if crossed else None,
-            generation=1 + max(parent.generation, other.generation if crossed else 0),
+        parent.children += 1
+        crossed = child.mutation.endswith("crossover") and partner is not None
+        return dict(
+            code=child.code, mutation=child.mutation, parent_id=parent.id, island=island,
+            second_parent_id=partner.id if crossed else None,
+            generation=1 + max(parent.generation, partner.generation if crossed else 0),
             diff=unified_diff(parent.code, child.code, parent.id),
         )
 
-    def _record(self, program: Program, outcomes: list) -> None:
-        spec = self.problem.spec
-        status, score, metrics, error = assess(spec.objectives, spec.constraints, outcomes)
+    async def _evaluate(self, program: Program, verdict: Verdict | None = None) -> None:
+        outcomes = await self.executor.evaluate(program.code)
+        self._record(program, outcomes, verdict)
+
+    def _record_duplicate(self, program: Program, verdict: Verdict) -> None:
+        """A hit: no evaluation; linked to its original and credited with its score."""
         with self.factory.begin() as session:
-            repo.record_outcome(session, program.id, status, score, metrics, error, outcomes)
-        program.status, program.score, program.metrics, program.error = status, score, metrics, error
-        if status == "evaluated":
-            self.population.add(Member(program.id, score, program.code, program.generation))
-        elif program.iteration == 0:
-            self.initial_error = error
+            original = session.get(Program, verdict.original_id)
+            row = repo.record_duplicate(session, program.id, original, verdict.level, verdict.func_hash,
+                                        verdict.probe_wall_s)
+        program.status, program.score, program.duplicate_of = row.status, row.score, row.duplicate_of
+        self.since_improvement += 1
         best = self.population.best()
         self.reporter.recorded(program, best.score if best else None)
+
+    def _notes(self) -> None:
+        for text in self.dedup.take_notes():
+            if hasattr(self.reporter, "note"):
+                self.reporter.note(text)
+
+    def _record(self, program: Program, outcomes: list, verdict: Verdict | None = None) -> None:
+        spec = self.problem.spec
+        status, score, metrics, error = assess(spec.objectives, spec.constraints, outcomes)
+        stage_rules = [c for o in outcomes for c in o.stage.require]
+        miss = violation([*stage_rules, *spec.constraints], metrics) if status == "infeasible" else None
+        program.status, program.score, program.metrics, program.error = status, score, metrics, error
+        ops = []
+        best_before = self.population.best()
+        link = verdict is not None and verdict.original_id is not None  # a hit evaluated anyway
+        if link:
+            self.since_improvement += 1
+        elif status == "evaluated":
+            member = self._member(program)
+            ops = self.population.seed(member) if program.iteration == 0 else self.population.add(member)
+            ops += self.population.maybe_migrate() + self.population.maybe_reseed()
+            improved = best_before is None or score > best_before.score
+            self.since_improvement = 0 if improved else self.since_improvement + 1
+        else:
+            self.since_improvement += 1
+            if program.iteration == 0:
+                self.initial_error = error
+        fields = dict(status=status, score=score, metrics=metrics or None, error=error, violation=miss)
+        if verdict is not None:
+            fields.update(func_hash=verdict.func_hash, dedup_level=verdict.level,
+                          duplicate_of=verdict.original_id if link else None)
+        with self.factory.begin() as session:
+            if verdict is not None and verdict.probe_wall_s:
+                repo.add_probe_evaluation(session, program.id, verdict.probe_wall_s, verdict.note)
+            repo.record_outcome(session, program.id, outcomes, **fields)
+            repo.apply_population_ops(session, self.run_row.id, ops)
+            if link and verdict.evaluate_anyway == "reevaluate" and score is not None:
+                new_score = repo.fold_sample(session, verdict.original_id, score)
+                self.population.rescore(verdict.original_id, new_score)
+            if not link:
+                repo.credit_duplicates(session, program.id)
+        best = self.population.best()
+        self.reporter.recorded(program, best.score if best else None)
+        if any(op.via == "migration" for op in ops) and hasattr(self.reporter, "note"):
+            self.reporter.note(f"migration: {sum(op.via == 'migration' for op in ops)} program(s) moved")
 
 
 def unified_diff(before: str, after: str, parent_id: int) -> str:

@@ -6,22 +6,19 @@ the sandbox, which runs `sandbox.runner` with the problem's evaluator.
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import sandbox
-from sandbox import get_backend
+from sandbox import gpus as gpu, request
 from sandbox.spec import INVALID_RESULT, OK, RunResult, RunSpec
 
 from evolve.problem import Problem, Stage
 from evolve.scoring import first_unmet
 
-PROJECT_ROOT = Path(sandbox.__file__).resolve().parent.parent
-CANDIDATE_FILE = "candidate.py"
-REQUEST_FILE = "request.json"
+PROJECT_ROOT = request.PROJECT_ROOT
+CANDIDATE_FILE = request.CANDIDATE_FILE
 
 
 @dataclass
@@ -43,46 +40,62 @@ class StageOutcome:
 class LocalExecutor:
     """Runs evaluations on this machine, at most `concurrency` at once."""
 
-    def __init__(self, problem: Problem, concurrency: int):
+    def __init__(self, problem: Problem, concurrency: int, gpu_count: int | None = None):
         cfg = problem.spec.sandbox
-        if cfg.gpus > 0:
-            raise sandbox.SandboxError(
-                f"{problem.yaml_path}: key 'sandbox.gpus' asks for {cfg.gpus} GPU(s), but GPU "
-                "evaluation is not supported by this sandbox yet. Set sandbox.gpus: 0."
-            )
+        try:
+            available = gpu.detect() if gpu_count is None else gpu_count
+            self.gpus_per_run = gpu.resolve(cfg.gpus, available, str(problem.yaml_path))
+        except (gpu.GpuError, ValueError) as exc:
+            raise sandbox.SandboxError(str(exc)) from None
         self.problem = problem
-        self.backend = get_backend(cfg.backend)
-        self.slots = asyncio.Semaphore(concurrency)
+        self.backend, self.backend_note = sandbox.select(cfg.backend)
+        # a timing problem without GPUs measures on a quiet machine: one evaluation at a time
+        self.slots = asyncio.Semaphore(1 if cfg.timing and not self.gpus_per_run else concurrency)
+        self.devices = gpu.DevicePool(available if self.gpus_per_run else 0)
 
-    def _spec(self, code: str, function: str, workload: dict) -> RunSpec:
+    def _spec(self, code: str, function: str, workload: dict, devices: tuple[int, ...] = ()) -> RunSpec:
         cfg = self.problem.spec.sandbox
-        request = {"evaluator": self.problem.evaluator_ref, "function": function,
-                   "program": CANDIDATE_FILE, "workload": workload}
-        readable = [PROJECT_ROOT]
-        if self.problem.evaluator_ref.endswith(".py"):
-            readable.append(Path(self.problem.evaluator_ref).parent)
-        return RunSpec(
-            argv=[sys.executable, "-s", "-m", "sandbox.runner", REQUEST_FILE],
-            files={CANDIDATE_FILE: code, REQUEST_FILE: json.dumps(request)},
-            wall_s=cfg.wall_s, cpu_s=cfg.cpu_s, memory_mb=cfg.memory_mb,
-            output_bytes=cfg.output_bytes, readable_paths=tuple(readable),
-            env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+        return request.evaluation(
+            self.problem.evaluator_ref, function, code, workload,
+            wall_s=cfg.wall_s, cpu_s=cfg.cpu_s, memory_mb=cfg.memory_mb, output_bytes=cfg.output_bytes,
+            pids=cfg.pids, tmpfs_mb=cfg.tmpfs_mb, gpus=devices,
+            result="/result/result" if self.backend.name == "docker" else "fd",
         )
 
-    async def probe(self, code: str) -> RunResult | None:
-        """Run the evaluator's `probe` on the problem's probe workload (None: no probe declared)."""
+    @asynccontextmanager
+    async def _slot(self):
+        """A device set (GPU problems: one evaluation per device) and an evaluation slot."""
+        async with self.devices.devices(self.gpus_per_run) as devices:
+            async with self.slots:
+                yield devices
+
+    async def probe(self, code: str, repeat: int = 1) -> RunResult | None:
+        """Run the evaluator's `probe` on the probe workload `repeat` times, each in a fresh sandbox.
+
+        The result's `result` is the list of the outputs; the first run that fails is returned
+        as it is. None when the problem declares no probe workload.
+        """
         workload = self.problem.spec.workloads.probe
         if workload is None:
             return None
-        async with self.slots:
-            return await self.backend.run(self._spec(code, "probe", workload))
+        outputs, wall = [], 0.0
+        async with self._slot() as devices:
+            for _ in range(repeat):
+                result = await self.backend.run(self._spec(code, "probe", workload, devices))
+                wall += result.wall_s
+                if not result.ok:
+                    result.wall_s = wall
+                    return result
+                outputs.append(result.result)
+        result.result, result.wall_s = outputs, wall
+        return result
 
-    async def evaluate(self, code: str) -> list[StageOutcome]:
-        """Run the stages in order; stop after the first that fails or misses its `require`."""
+    async def evaluate(self, code: str, stages: list[Stage] | None = None) -> list[StageOutcome]:
+        """Run the stages (default: the search stages) in order; stop at the first that fails its `require`."""
         outcomes = []
-        async with self.slots:
-            for stage in self.problem.spec.workloads.stages:
-                result = await self.backend.run(self._spec(code, "evaluate", stage.workload))
+        async with self._slot() as devices:
+            for stage in self.problem.spec.workloads.stages if stages is None else stages:
+                result = await self.backend.run(self._spec(code, "evaluate", stage.workload, devices))
                 outcome = _stage_outcome(stage, result)
                 outcomes.append(outcome)
                 if not outcome.passed:

@@ -29,6 +29,7 @@ class Objective(_Strict):
     name: str
     direction: Literal["max", "min"]
     weight: float = 1.0
+    scale: float = Field(1.0, gt=0)
 
 
 class Condition(_Strict):
@@ -57,6 +58,7 @@ class Stage(_Strict):
 class Workloads(_Strict):
     probe: dict[str, Any] | None = None
     stages: list[Stage] = Field(min_length=1)
+    holdout: list[Stage] = Field(default_factory=list)
 
     @field_validator("stages")
     @classmethod
@@ -68,17 +70,29 @@ class Workloads(_Strict):
 
 
 class SandboxConfig(_Strict):
-    backend: Literal["auto", "process"] = "auto"
+    backend: Literal["auto", "bwrap", "process", "docker"] = "auto"
     wall_s: float = Field(60.0, gt=0)
     cpu_s: float = Field(60.0, gt=0)
     memory_mb: int = Field(4096, ge=64)
     output_bytes: int = Field(1_000_000, ge=1024)
-    gpus: int = Field(0, ge=0)
+    pids: int = Field(256, ge=8)
+    tmpfs_mb: int = Field(512, ge=1)
+    gpus: int | Literal["auto"] = Field(0)
+    timing: bool = False  # an evaluation that measures speed: alone on its GPU, or alone on the machine
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpus(cls, value):
+        if isinstance(value, int) and value < 0:
+            raise ValueError("gpus must be 0 or more, or auto")
+        return value
 
 
 class Budget(_Strict):
     iterations: int | None = Field(200, ge=1)
     wall_time: str | None = None
+    target_score: float | None = None
+    patience: int | None = Field(None, ge=1)
 
     @field_validator("wall_time")
     @classmethod
@@ -92,17 +106,131 @@ class Budget(_Strict):
         return None if self.wall_time is None else parse_duration(self.wall_time)
 
 
+class Migration(_Strict):
+    interval: int = Field(50, ge=0)
+    count: int = Field(1, ge=1)
+    topology: Literal["ring", "all"] = "ring"
+
+
+class Feature(_Strict):
+    """A MAP-Elites dimension: a reported metric or a built-in (code_length, code_lines), binned."""
+
+    name: str
+    bins: int = Field(8, ge=1, le=1000)
+    min: float = 0.0
+    max: float
+
+    @model_validator(mode="after")
+    def _range(self) -> "Feature":
+        if self.max <= self.min:
+            raise ValueError(f"feature '{self.name}': max ({self.max}) must be above min ({self.min})")
+        return self
+
+
+class Reevaluate(_Strict):
+    """For noisy metrics: evaluate the `top` programs `times` more before reporting the best."""
+
+    top: int = Field(0, ge=0)
+    times: int = Field(3, ge=1)
+
+
 class Evolution(_Strict):
     budget: Budget = Field(default_factory=Budget)
     concurrency: int = Field(2, ge=1, le=256)
     seed: int = 0
-    selection: Literal["power_law", "uniform", "best"] = "power_law"
+    islands: int = Field(1, ge=1, le=64)
+    population_size: int = Field(100, ge=1)
+    selection: Literal["power_law", "weighted", "tournament", "uniform", "best"] = "power_law"
     power_law_alpha: float = Field(1.0, gt=0)
+    tournament_size: int = Field(3, ge=1)
+    ranking: Literal["weighted", "lexicographic", "pareto"] = "weighted"
+    migration: Migration = Field(default_factory=Migration)
+    reseed_after: int = Field(0, ge=0)
+    features: list[Feature] = Field(default_factory=list)
+    inspirations_top: int = Field(2, ge=0)
+    inspirations_diverse: int = Field(2, ge=0)
     crossover_rate: float = Field(0.1, ge=0, le=1)
+    holdout_top: int = Field(3, ge=0)
+    holdout_warn: float = Field(0.1, ge=0)
+    reevaluate: Reevaluate = Field(default_factory=Reevaluate)
+
+
+class ModelSpec(_Strict):
+    """One model of the ensemble: a litellm model name and how to call it."""
+
+    name: str = Field(min_length=1)  # litellm name: openai/gpt-4.1-mini, anthropic/..., openai/<local> + api_base
+    weight: float = Field(1.0, ge=0)
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(4096, ge=1)
+    api_base: str | None = None
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    input_cost_per_token: float | None = Field(None, ge=0)  # USD; overrides litellm's price map
+    output_cost_per_token: float | None = Field(None, ge=0)
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+    timeout_s: float = Field(300.0, gt=0)
+
+
+class MutationOdds(_Strict):
+    """Relative odds of the LLM mutation kinds (crossover only when a partner is given)."""
+
+    diff: float = Field(0.7, ge=0)
+    rewrite: float = Field(0.2, ge=0)
+    crossover: float = Field(0.1, ge=0)
+
+    @model_validator(mode="after")
+    def _some(self) -> "MutationOdds":
+        if self.diff + self.rewrite <= 0:
+            raise ValueError("diff or rewrite needs odds above 0")
+        return self
+
+
+class LLMBudget(_Strict):
+    max_usd: float | None = Field(None, gt=0)
+    max_llm_calls: int | None = Field(None, ge=1)
 
 
 class LLMConfig(_Strict):
-    mutator: Literal["offline"] = "offline"
+    mutator: Literal["offline", "llm"] = "offline"  # "llm" when `models` is given and this key is not
+    models: list[ModelSpec] = Field(default_factory=list)
+    selection: Literal["weighted", "bandit"] = "weighted"
+    exploration: float = Field(1.0, ge=0)  # UCB exploration constant of the bandit
+    cost_aware: bool = False  # bandit: divide a model's value by its relative cost per call
+    mutation: MutationOdds = Field(default_factory=MutationOdds)
+    concurrency: int = Field(4, ge=1, le=256)
+    max_patch_attempts: int = Field(1, ge=1, le=5)
+    retries: int = Field(3, ge=0, le=20)
+    backoff_s: float = Field(2.0, ge=0)
+    cooldown_after: int = Field(3, ge=1)
+    cooldown_s: float = Field(120.0, ge=0)
+    preflight: Literal["probe", "check", "off"] = "probe"
+    feedback_chars: int = Field(3000, ge=100)
+    budget: LLMBudget = Field(default_factory=LLMBudget)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_mutator(cls, data):
+        if isinstance(data, dict) and "mutator" not in data and data.get("models"):
+            data = {**data, "mutator": "llm"}
+        return data
+
+    @model_validator(mode="after")
+    def _models_for_llm(self) -> "LLMConfig":
+        if self.mutator == "llm" and not self.models:
+            raise ValueError("mutator 'llm' needs at least one entry in llm.models")
+        if self.models and sum(m.weight for m in self.models) <= 0:
+            raise ValueError("at least one of llm.models needs a weight above 0")
+        return self
+
+
+class Dedup(_Strict):
+    """How duplicates are caught before evaluation (see evolve/fhash.py)."""
+
+    syntactic: bool = True
+    functional: bool = True
+    float_bits: int = Field(20, ge=1, le=52)
+    reevaluate_hits: int = Field(0, ge=0)
+    audit_rate: float = Field(0.0, ge=0, le=1)
+    tolerance: float = Field(1e-9, ge=0)
 
 
 class ProblemSpec(_Strict):
@@ -115,6 +243,7 @@ class ProblemSpec(_Strict):
     workloads: Workloads
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     evolution: Evolution = Field(default_factory=Evolution)
+    dedup: Dedup = Field(default_factory=Dedup)
     llm: LLMConfig = Field(default_factory=LLMConfig)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
 
+from evolve import finalize
 from evolve.controller import Controller, Limits
 from evolve.db import repo
 from evolve.db.engine import open_database, sqlite_url
@@ -122,17 +123,18 @@ def _evolve(problem: Problem, factory, run: Run, overrides: Overrides, console: 
     limits = Limits(
         iterations=overrides.iterations if overrides.iterations is not None else evo.budget.iterations,
         wall_time_s=overrides.wall_time_s if overrides.wall_time_s is not None else evo.budget.wall_time_s,
+        target_score=evo.budget.target_score, patience=evo.budget.patience,
     )
     concurrency = overrides.concurrency or evo.concurrency
     with factory() as session:
         done = sum(1 for p in repo.programs(session, run.id) if p.iteration > 0 and p.status != "pending")
     console.print(f"run [bold]{run.name}[/]: problem {problem.name}, sandbox {problem.spec.sandbox.backend}, "
                   f"mutator {problem.spec.llm.mutator}, {concurrency} evaluation(s) at once, database {folder / DB_FILE}")
-    with make_progress(console, limits.iterations, done) as progress:
-        controller = Controller(problem, factory, run, LocalExecutor(problem, concurrency), limits,
-                                concurrency, progress)
+    with make_progress(console, limits.iterations, done, factory=factory, run=run) as progress:
+        executor = LocalExecutor(problem, concurrency)
+        controller = Controller(problem, factory, run, executor, limits, concurrency, progress)
         try:
-            reason = asyncio.run(_run_with_sigint(controller))
+            reason = asyncio.run(_run_with_sigint(controller, executor, console))
         except BaseException as exc:  # a bug or a lost database: say so in the run row, then raise
             with factory.begin() as session:
                 repo.set_run_status(session, run, "failed", f"internal error: {exc!r}")
@@ -152,15 +154,56 @@ def _evolve(problem: Problem, factory, run: Run, overrides: Overrides, console: 
     return Outcome(run, reason, best, best_path)
 
 
-async def _run_with_sigint(controller: Controller) -> str:
+async def _run_with_sigint(controller: Controller, executor: LocalExecutor, console: Console) -> str:
     loop = asyncio.get_running_loop()
     try:
         loop.add_signal_handler(signal.SIGINT, controller.stop_requested.set)
         loop.add_signal_handler(signal.SIGTERM, controller.stop_requested.set)
     except (NotImplementedError, RuntimeError):  # not the main thread
         pass
-    return await controller.run()
+    reason = await controller.run()
+    if reason == "interrupted" or not controller.population:
+        return reason
+    finishing = asyncio.ensure_future(_finish(controller, executor, console))
+    stopper = asyncio.ensure_future(controller.stop_requested.wait())
+    await asyncio.wait([finishing, stopper], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not finishing.done():  # Ctrl-C while finishing: the search results are kept as they are
+        finishing.cancel()
+        await asyncio.gather(finishing, return_exceptions=True)
+    else:
+        finishing.result()
+    return reason
+
+
+async def _finish(controller: Controller, executor: LocalExecutor, console: Console) -> None:
+    """Re-evaluate the top programs if the problem asks, then score the best on held-out workloads."""
+    problem, factory, run = controller.problem, controller.factory, controller.run_row
+    evo = problem.spec.evolution
+    again = await finalize.reevaluate_top(problem, factory, run, executor)
+    if again:
+        console.print(f"re-evaluated the top {len(again)} program(s) {evo.reevaluate.times} more time(s) each")
+    if problem.spec.workloads.holdout and evo.holdout_top > 0:
+        with factory() as session:
+            top = [p.id for p in repo.ranked(session, run.id, limit=evo.holdout_top, status="evaluated")]
+        results = await finalize.score_holdout(problem, factory, run, executor, top)
+        for r in results:
+            held = "-" if r.holdout_score is None else f"{r.holdout_score:.6g}"
+            console.print(f"held-out: #{r.program_id} search score {r.score:.6g}, held-out score {held}"
+                          + (f" ({r.error.splitlines()[0]})" if r.error else ""), highlight=False)
 
 
 def spec_of(run: Run) -> ProblemSpec:
     return ProblemSpec.model_validate(run.config)
+
+
+def holdout(runs_dir: Path, name: str, program_ids: list[int]) -> list[finalize.HoldoutResult]:
+    """Score programs of run `name` (default: its top `holdout_top`) on the problem's held-out workloads."""
+    factory, run = open_run(runs_dir, name, readonly=False)
+    problem = load_problem(run.problem_path)
+    if not program_ids:
+        with factory() as session:
+            program_ids = [p.id for p in repo.ranked(session, run.id, limit=max(1, problem.spec.evolution.holdout_top),
+                                                     status="evaluated")]
+    executor = LocalExecutor(problem, problem.spec.evolution.concurrency)
+    return asyncio.run(finalize.score_holdout(problem, factory, run, executor, program_ids))

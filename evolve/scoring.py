@@ -1,15 +1,19 @@
-"""Turn an evaluator's metrics into feasibility and a score.
+"""Turn an evaluator's metrics into feasibility, a score and a rank.
 
-score = sum(weight * value) over objectives, with value negated where the
-direction is `min`: higher is always better. Constraints are hard: a program
-that misses one is infeasible and gets no score.
+Objectives have a direction; every vector here is "max is better" (values of
+`min` objectives negated, divided by the objective's `scale`). Three orders:
+weighted (sum of weight * value), lexicographic (objectives in declared order)
+and Pareto (non-dominated rank, then crowding distance). Constraints are hard:
+an infeasible program ranks below every feasible one, by how far it misses.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from evolve.problem import Condition, Objective
+
+MISSING_PENALTY = 1e6  # violation of a constraint whose metric was not reported
 
 
 def unmet(condition: Condition, metrics: dict[str, Any]) -> str | None:
@@ -36,19 +40,104 @@ def first_unmet(conditions: Iterable[Condition], metrics: dict[str, Any]) -> str
     return None
 
 
-def weighted_score(objectives: Iterable[Objective], metrics: dict[str, Any]) -> float:
-    """The weighted sum of objectives (max-is-better); ValueError if one is missing or not finite."""
+def violation(conditions: Iterable[Condition], metrics: dict[str, Any]) -> float:
+    """How far `metrics` miss the conditions: 0 when all are met; relative misses summed."""
     total = 0.0
+    for c in conditions:
+        value = metrics.get(c.name)
+        if c.name not in metrics or (c.equals is None and not _is_number(value)):
+            total += MISSING_PENALTY
+        elif c.equals is not None:
+            total += 0.0 if value == c.equals else 1.0
+        else:
+            if c.min is not None and value < c.min:
+                total += (c.min - value) / max(abs(c.min), 1e-12)
+            if c.max is not None and value > c.max:
+                total += (value - c.max) / max(abs(c.max), 1e-12)
+    return total
+
+
+def objective_vector(objectives: Sequence[Objective], metrics: dict[str, Any]) -> tuple[float, ...]:
+    """Objective values, max-is-better and scaled; ValueError if one is missing or not finite."""
+    out = []
     for obj in objectives:
         value = metrics.get(obj.name)
         if not _is_number(value) or not math.isfinite(value):
             raise ValueError(f"objective '{obj.name}' is {value!r}; the evaluator must report a finite number")
-        total += obj.weight * (value if obj.direction == "max" else -value)
-    return total
+        out.append((value if obj.direction == "max" else -value) / obj.scale)
+    return tuple(out)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def weighted_score(objectives: Sequence[Objective], metrics: dict[str, Any]) -> float:
+    """The weighted sum of scaled objectives (higher is better)."""
+    vector = objective_vector(objectives, metrics)
+    return sum(obj.weight * v for obj, v in zip(objectives, vector))
+
+
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """a is at least as good as b everywhere and better somewhere (max is better)."""
+    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+
+
+def pareto_ranks(points: Sequence[Sequence[float]]) -> list[int]:
+    """Non-dominated sorting: 0 for the Pareto front, 1 for the front once it is removed, ..."""
+    n = len(points)
+    dominated_by = [0] * n
+    dominating: list[list[int]] = [[] for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if dominates(points[i], points[j]):
+                dominating[i].append(j)
+                dominated_by[j] += 1
+            elif dominates(points[j], points[i]):
+                dominating[j].append(i)
+                dominated_by[i] += 1
+    ranks = [0] * n
+    front = [i for i in range(n) if dominated_by[i] == 0]
+    rank = 0
+    while front:
+        nxt = []
+        for i in front:
+            ranks[i] = rank
+            for j in dominating[i]:
+                dominated_by[j] -= 1
+                if dominated_by[j] == 0:
+                    nxt.append(j)
+        front, rank = nxt, rank + 1
+    return ranks
+
+
+def crowding_distances(points: Sequence[Sequence[float]], ranks: Sequence[int]) -> list[float]:
+    """NSGA-II crowding distance within each front; boundary points get infinity."""
+    n = len(points)
+    dist = [0.0] * n
+    fronts: dict[int, list[int]] = {}
+    for i, r in enumerate(ranks):
+        fronts.setdefault(r, []).append(i)
+    dims = len(points[0]) if n else 0
+    for members in fronts.values():
+        for d in range(dims):
+            order = sorted(members, key=lambda i: points[i][d])
+            lo, hi = points[order[0]][d], points[order[-1]][d]
+            dist[order[0]] = dist[order[-1]] = math.inf
+            if hi == lo:
+                continue
+            for k in range(1, len(order) - 1):
+                dist[order[k]] += (points[order[k + 1]][d] - points[order[k - 1]][d]) / (hi - lo)
+    return dist
+
+
+def order_keys(method: str, points: Sequence[Sequence[float]], scores: Sequence[float]) -> list[tuple]:
+    """A sort key per program (smaller sorts first = better) under `method`."""
+    if method == "weighted":
+        return [(-s,) for s in scores]
+    if method == "lexicographic":
+        return [tuple(-v for v in p) for p in points]
+    if method == "pareto":
+        ranks = pareto_ranks(points)
+        crowd = crowding_distances(points, ranks)
+        return [(r, -c) for r, c in zip(ranks, crowd)]
+    raise ValueError(f"unknown ranking method '{method}'; choose weighted, lexicographic or pareto")
 
 
 def assess(objectives, constraints, outcomes) -> tuple[str, float | None, dict, str | None]:
@@ -75,3 +164,7 @@ def assess(objectives, constraints, outcomes) -> tuple[str, float | None, dict, 
         return "evaluated", weighted_score(objectives, metrics), metrics, None
     except ValueError as exc:
         return "failed", None, metrics, str(exc)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -1,25 +1,64 @@
-"""Runs untrusted code: a Backend turns a RunSpec into a RunResult."""
+"""Runs untrusted code: a Backend turns a RunSpec into a RunResult.
+
+Backends, strongest first: `docker` (only when asked for by name: it needs a daemon and
+an image), `bwrap`, `process`. `auto` picks the strongest local one that passes a probe
+run on this machine and says why the others were passed over.
+"""
 from __future__ import annotations
 
-from typing import Protocol
+# The in-sandbox runner imports this package, so it imports nothing heavy (not even typing).
+BACKENDS = ("auto", "bwrap", "process", "docker")
 
-from sandbox.spec import RunResult, RunSpec
 
-
-class Backend(Protocol):
-    name: str
-
-    async def run(self, spec: RunSpec) -> RunResult: ...
+def __getattr__(name: str):
+    if name == "Backend":
+        from sandbox.spec import Backend
+        return Backend
+    raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
 
 
 class SandboxError(Exception):
     """The requested sandbox cannot run on this machine; the message says why."""
 
 
-def get_backend(name: str) -> Backend:
-    """The backend called `name`; `auto` picks the strongest available one."""
-    from sandbox.process import ProcessBackend
+def why_unavailable(name: str) -> str:
+    """'' when backend `name` works on this machine (by a probe run), else the reason."""
+    if name == "bwrap":
+        from sandbox import bwrap
+        return bwrap.available()
+    if name == "process":
+        return ""
+    if name == "docker":
+        from sandbox import container
+        return container.available()
+    raise SandboxError(f"unknown sandbox backend '{name}'; choose one of {', '.join(BACKENDS)}")
 
-    if name in ("auto", "process"):
-        return ProcessBackend()
-    raise SandboxError(f"unknown sandbox backend '{name}'; choose auto or process")
+
+def select(name: str) -> tuple["Backend", str]:
+    """The backend for `name` and a sentence saying which was picked and why."""
+    if name == "auto":
+        reason = why_unavailable("bwrap")
+        if not reason:
+            return _make("bwrap"), "auto picked bwrap (namespaces, read-only system, no network)"
+        return _make("process"), f"auto picked process, the weaker fallback: {reason}"
+    reason = why_unavailable(name)
+    if reason:
+        raise SandboxError(f"sandbox backend '{name}' cannot run on this machine: {reason}. "
+                           "Fix that, or set sandbox.backend: auto in the problem YAML.")
+    return _make(name), f"{name} (asked for by name)"
+
+
+def get_backend(name: str) -> "Backend":
+    """The backend called `name`; `auto` picks the strongest available one."""
+    return select(name)[0]
+
+
+def _make(name: str) -> "Backend":
+    if name == "bwrap":
+        from sandbox.bwrap import BwrapBackend
+        return BwrapBackend()
+    if name == "docker":
+        from sandbox.container import DockerBackend
+        return DockerBackend()
+    from sandbox.process import ProcessBackend
+    return ProcessBackend()

@@ -1,42 +1,119 @@
-"""The in-sandbox entry point: import the evaluator, call it, write result.json.
+"""The in-sandbox entry point: read the request, import the evaluator, call it, send the result.
 
-Usage (inside the work dir): python -m sandbox.runner request.json
-request.json: {"evaluator": "evaluators.x" | "/abs/evaluate.py", "function": "evaluate" | "probe",
-               "program": "candidate.py", "workload": {...}}
-Imports nothing from `evolve`: it must start fast and trust nothing.
+Usage: python -s -P -m sandbox.runner [--request FILE]   (default: the request is JSON on stdin)
+request: {"nonce": "...", "evaluator": "evaluators.x" | "/abs/evaluate.py",
+          "function": "evaluate" | "probe", "program": "candidate.py", "workload": {...},
+          "result": "fd" | "/path/to/result"}
+The result goes to fd 3 (or the given path), first line the nonce, then JSON. The nonce and
+the request never touch the file system, and the candidate runs in a worker thread whose
+stack does not lead back to them; sandbox.guard reports tampering. Imports nothing from
+`evolve`: it must start fast and trust nothing.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import json
-import os
-import resource
 import sys
-import traceback
 
-RESULT_FILE = "result.json"
+from sandbox import guard as _guard
+
+RESULT_FD = 3
 
 
-def _load_evaluator(ref: str):
+def main() -> int:
+    import os
+
+    trusted = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,)
+    guard = _guard.Guard(trusted)
+    sys.addaudithook(guard.hook)  # before any other import: it cannot be removed
+    import importlib
+    import importlib.util
+    import json
+    import resource
+    import threading
+    import traceback
+
+    write, exit_now, dumps = os.write, os._exit, json.dumps
+    if sys.argv[1:2] == ["--request"]:  # docker: a private file, deleted before the candidate runs
+        with open(sys.argv[2], "rb") as fh:
+            request = json.loads(fh.read().decode("utf-8"))
+        os.unlink(sys.argv[2])
+    else:
+        request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    sys.stdin.close()
+    nonce = request.pop("nonce")
+    if request.get("result", "fd") == "fd":
+        out = RESULT_FD
+    else:
+        out = os.open(request["result"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.set_inheritable(out, False)  # the candidate's subprocesses do not get the channel
+
+    def send(payload: dict, code: int) -> None:
+        try:
+            data = dumps(payload, allow_nan=True, default=_jsonable)
+        except (TypeError, ValueError) as exc:
+            data, code = dumps({"error": f"the evaluator returned a value JSON cannot hold: {exc}"}), 1
+        data = (nonce + "\n" + data).encode("utf-8")
+        while data:
+            data = data[write(out, data):]
+        exit_now(code)  # no atexit handlers, no waiting for the candidate's threads
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    try:
+        evaluator = _load_evaluator(request["evaluator"], importlib)
+        fn = getattr(evaluator, request["function"])
+    except BaseException as exc:
+        send({"error": _trim(traceback, exc), "cpu_s": cpu()}, 1)
+    outcome: dict = {}
+    program = os.path.abspath(request["program"])
+
+    def work() -> None:  # the candidate's frames lead back here, not to `nonce` or `out`
+        try:
+            outcome["value"] = fn(program, request.get("workload") or {})
+        except MemoryError:
+            outcome["oom"] = True
+        except BaseException as exc:  # the evaluator itself failed: report, never hang
+            outcome["error"] = _trim(traceback, exc)
+
+    _seed_global_rngs()  # the same honest candidate gives the same result on every run
+    threading.stack_size(64 * 1024 * 1024)
+    worker = threading.Thread(target=work, name="evaluation", daemon=True)
+    guard.arm()
+    worker.start()
+    worker.join()
+    tampered = guard.reasons()
+    if tampered:
+        send({"tampered": tampered, "cpu_s": cpu()}, 0)
+    if outcome.get("oom"):
+        send({"error": "MemoryError", "oom": True, "cpu_s": cpu()}, 3)
+    if "error" in outcome:
+        send({"error": outcome["error"], "cpu_s": cpu()}, 1)
+    send({"value": outcome.get("value"), "cpu_s": cpu()}, 0)
+    return 0
+
+
+def _load_evaluator(ref: str, importlib):
     if ref.endswith(".py"):
         spec = importlib.util.spec_from_file_location("problem_evaluator", ref)
         module = importlib.util.module_from_spec(spec)
+        sys.modules["problem_evaluator"] = module
         spec.loader.exec_module(module)
         return module
     return importlib.import_module(ref)
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def _seed_global_rngs() -> None:
+    import random
+    random.seed(0)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(0)
 
 
-def _write(payload: dict) -> None:
-    tmp = RESULT_FILE + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, allow_nan=True, default=_jsonable)
-    os.replace(tmp, RESULT_FILE)
+def _trim(traceback, exc: BaseException) -> str:
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return "\n".join(tb.rstrip().splitlines()[-15:])
 
 
 def _jsonable(value):
@@ -45,23 +122,5 @@ def _jsonable(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def main(argv: list[str]) -> int:
-    with open(argv[0], encoding="utf-8") as fh:
-        request = json.load(fh)
-    try:
-        evaluator = _load_evaluator(request["evaluator"])
-        fn = getattr(evaluator, request["function"])
-        value = fn(os.path.abspath(request["program"]), request.get("workload") or {})
-    except MemoryError:
-        _write({"error": "MemoryError", "oom": True, "cpu_s": _cpu_seconds()})
-        return 3
-    except BaseException as exc:  # the evaluator itself failed: report, never hang
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        _write({"error": "\n".join(tb.rstrip().splitlines()[-15:]), "cpu_s": _cpu_seconds()})
-        return 1
-    _write({"value": value, "cpu_s": _cpu_seconds()})
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

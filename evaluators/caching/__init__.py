@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from evaluators.caching.simulate import PolicyError, simulate
 from evaluators.caching.traces import TRACE_NAMES, make_trace
-from evaluators.common import CandidateError, failure, load_candidate, require_callable, trim_traceback
+from evaluators.common import (
+    CandidateError, failure, fingerprint, load_candidate, require_callable, trim_traceback, unchanged,
+)
 
 DEFAULTS = {"traces": list(TRACE_NAMES), "requests": 20000, "objects": 5000, "cache_size": 200, "seed": 1}
 
@@ -37,12 +39,15 @@ def _replay(policy, trace, cache_size):
 def evaluate(program_path: str, workload: dict) -> dict:
     cfg = _settings(workload)
     metrics: dict = {}
+    # the traces are made before the candidate is imported (it cannot patch their generator)
+    traces = {name: make_trace(name, cfg["seed"], cfg["requests"], cfg["objects"]) for name in cfg["traces"]}
+    before = fingerprint(traces)
     try:
         policy = _policy(program_path)
-        for name in cfg["traces"]:
-            trace = make_trace(name, cfg["seed"], cfg["requests"], cfg["objects"])
+        for name, trace in traces.items():
             hits, _ = _replay(policy, trace, cfg["cache_size"])
             metrics[f"hit_rate_{name}"] = hits / len(trace)
+        unchanged(before, traces, "traces")
     except CandidateError as exc:
         return failure(str(exc), hit_rate=0.0)
     metrics["hit_rate"] = sum(metrics.values()) / len(metrics)
@@ -51,11 +56,25 @@ def evaluate(program_path: str, workload: dict) -> dict:
 
 
 def probe(program_path: str, workload: dict) -> dict:
-    """The eviction decisions on short traces: what the policy actually did."""
+    """What the policy decided on short traces: every priority it returned, and what it evicted."""
     cfg = _settings(workload)
-    policy = _policy(program_path)
+    try:
+        return _probe(_policy(program_path), cfg)
+    except CandidateError as exc:  # hashed by the kind of failure, so equal failures are merged
+        last = str(exc).strip().splitlines()[-1]
+        return {"__exception__": last.split(":")[0] if "raised" in str(exc) else last}
+
+
+def _probe(policy, cfg: dict) -> dict:
     out = {}
     for name in cfg["traces"]:
         trace = make_trace(name, cfg["seed"], cfg["requests"], cfg["objects"])
-        out[name] = _replay(policy, trace, cfg["cache_size"])[1]
+        priorities: list[float] = []
+
+        def recorded(*args, _policy=policy, _out=priorities):
+            value = _policy(*args)
+            _out.append(value)
+            return value
+
+        out[name] = {"priorities": priorities, "evicted": _replay(recorded, trace, cfg["cache_size"])[1]}
     return out

@@ -11,7 +11,7 @@ import statistics
 
 import numpy as np
 
-from evaluators.common import CandidateError, failure, load_candidate, require_callable
+from evaluators.common import CandidateError, failure, fingerprint, load_candidate, require_callable, unchanged
 
 from .runner import API, extra_timings, place
 from .simulate import adrs_score, score_window
@@ -30,6 +30,7 @@ def evaluate(program_path: str, workload: dict | None = None) -> dict:
         wl = build_workload(workload)
     except WorkloadError as exc:
         return failure(f"bad workload: {exc}")
+    before = fingerprint(wl.load)  # the loads are built before the candidate is imported
     try:
         fn = require_callable(load_candidate(program_path), API)
         rows, times = [], []
@@ -40,6 +41,7 @@ def evaluate(program_path: str, workload: dict | None = None) -> dict:
             nxt = score_window(wl.load[w + 1], phy2log, logcnt, wl.setup)
             rows.append({"window": w, **now, **{f"{k}_next": v for k, v in nxt.items()}})
         times = extra_timings(fn, wl, times)
+        unchanged(before, wl.load, "expert loads")
     except CandidateError as exc:
         return failure(str(exc))
     runtime = statistics.median(times)

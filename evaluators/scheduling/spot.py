@@ -15,7 +15,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..common import CandidateError, call_candidate, failure, load_candidate, perf_counter, trim_traceback
+from ..common import (
+    CandidateError, call_candidate, failure, fingerprint, load_candidate, perf_counter, trim_traceback, unchanged,
+)
 from .spot_sim import ImpossibleAction, JobSpec, RunResult, load_windows, simulate, window
 
 TASK_H = 48.0
@@ -145,8 +147,10 @@ def evaluate(program_path: str, workload: dict) -> dict:
         grid = scenarios(workload)
     except ValueError as exc:
         return failure(f"bad workload: {exc}")
+    before = fingerprint(load_windows())  # the published windows, read before the candidate is imported
     try:
         results = run_policy(_policy_class(program_path), grid)
+        unchanged(before, load_windows(), "spot windows")
     except CandidateError as exc:
         return failure(str(exc))
     metrics, artifacts = summarize(results)

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..common import CandidateError, call_candidate, failure, load_candidate, perf_counter, require_callable
+from ..common import (
+    CandidateError, call_candidate, failure, fingerprint, load_candidate, perf_counter, require_callable, unchanged,
+)
 from .txn_baselines import BASELINES
 from .txn_sim import LockTable, Txn, load_workloads, lower_bound, makespan
 
@@ -117,9 +119,11 @@ def evaluate(program_path: str, workload: dict) -> dict:
         return failure(f"bad workload: {exc}")
     data = load_workloads()
     seed = int(workload.get("seed", 0))
+    before = fingerprint(data)  # loaded before the candidate is imported
     try:
         fn = require_callable(load_candidate(program_path), "schedule")
         orders = {name: run_schedule(fn, name, data[name], seed) for name in names}
+        unchanged(before, data, "transaction workloads")
     except CandidateError as exc:
         return failure(str(exc))
     metrics: dict = {"valid": True}

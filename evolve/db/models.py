@@ -52,9 +52,18 @@ class Program(Base):
     code: Mapped[str] = mapped_column(Text)
     diff: Mapped[str | None] = mapped_column(Text, nullable=True)
     code_hash: Mapped[str] = mapped_column(String(64), index=True)
-    # pending -> evaluated | infeasible | failed
+    # pending -> evaluated | infeasible | failed | duplicate (| rejected: a patch that did not apply)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    violation: Mapped[float | None] = mapped_column(Float, nullable=True)  # how far an infeasible one misses
+    score_std: Mapped[float | None] = mapped_column(Float, nullable=True)  # spread over re-evaluations
+    score_samples: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    holdout_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    holdout_metrics: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("programs.id"), nullable=True)
+    ast_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    func_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    dedup_level: Mapped[str | None] = mapped_column(String(20), nullable=True)  # syntactic | functional
     metrics: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     eval_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -103,3 +112,23 @@ class LLMCall(Base):
     prompt_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     response: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IslandMember(Base):
+    """Which programs each island's archive holds now (the population, as a table)."""
+
+    __tablename__ = "island_members"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    island: Mapped[int] = mapped_column(Integer, primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"), primary_key=True)
+    via: Mapped[str] = mapped_column(String(20))  # child | migration | reseed
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Cell(Base):
+    """A MAP-Elites cell and the best program in it."""
+
+    __tablename__ = "cells"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    cell: Mapped[str] = mapped_column(String(200), primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))

@@ -7,9 +7,7 @@ from typing import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from evolve.db.models import Evaluation, Program, Run, utcnow
-
-FINISHED = ("evaluated", "infeasible", "failed")
+from evolve.db.models import Cell, Evaluation, IslandMember, Program, Run, utcnow
 
 
 def get_run(session: Session, name: str | None = None) -> Run | None:
@@ -32,21 +30,47 @@ def add_program(session: Session, **fields) -> Program:
     return program
 
 
-def record_outcome(session: Session, program_id: int, status: str, score: float | None, metrics: dict,
-                   error: str | None, outcomes: Iterable) -> None:
-    """Write a program's result and all its stage evaluations (in the caller's transaction)."""
-    program = session.get(Program, program_id)
+def add_evaluations(session: Session, program_id: int, outcomes: Iterable, prefix: str = "") -> float:
+    """One evaluations row per stage outcome; returns their total wall seconds."""
     total = 0.0
     for o in outcomes:
         total += o.wall_s
         session.add(Evaluation(
-            program_id=program_id, stage=o.stage.name, workload=o.stage.workload, status=o.status,
+            program_id=program_id, stage=prefix + o.stage.name, workload=o.stage.workload, status=o.status,
             passed=o.passed, metrics=o.metrics or None, artifacts=o.artifacts or None, error=o.error or None,
             stdout=o.stdout[-4000:] or None, stderr=o.stderr[-4000:] or None, wall_s=o.wall_s, cpu_s=o.cpu_s,
         ))
-    program.status, program.score, program.metrics, program.error = status, score, metrics or None, error
-    program.eval_seconds = total
+    return total
+
+
+def record_outcome(session: Session, program_id: int, outcomes: Iterable, **fields) -> Program:
+    """Write a program's result fields and its stage evaluations (in the caller's transaction)."""
+    program = session.get(Program, program_id)
+    program.eval_seconds = add_evaluations(session, program_id, outcomes)
+    for key, value in fields.items():
+        setattr(program, key, value)
     program.evaluated_at = utcnow()
+    return program
+
+
+def apply_population_ops(session: Session, run_id: int, ops: Iterable) -> None:
+    """Persist island membership and MAP-Elites cell changes (see population.Op)."""
+    for op in ops:
+        if op.kind == "add":
+            session.merge(IslandMember(run_id=run_id, island=op.island, program_id=op.program_id, via=op.via))
+        elif op.kind == "remove":
+            member = session.get(IslandMember, (run_id, op.island, op.program_id))
+            if member is not None:
+                session.delete(member)
+        elif op.kind == "cell":
+            session.merge(Cell(run_id=run_id, cell=op.cell, program_id=op.program_id))
+        session.flush()
+
+
+def population_rows(session: Session, run_id: int) -> tuple[list[IslandMember], list[Cell]]:
+    members = list(session.scalars(select(IslandMember).where(IslandMember.run_id == run_id)))
+    cells = list(session.scalars(select(Cell).where(Cell.run_id == run_id)))
+    return members, cells
 
 
 def programs(session: Session, run_id: int) -> list[Program]:
@@ -60,11 +84,13 @@ def status_counts(session: Session, run_id: int) -> Counter:
 
 
 def ranked(session: Session, run_id: int, limit: int | None = None, status: str | None = None) -> list[Program]:
-    """Programs of a run, scored ones first by score (desc), then the rest by creation order."""
+    """Programs of a run: evaluated ones by score (desc), then the rest (duplicates, which carry their
+    original's score; infeasible ones by how far they miss; failed ones), each group in creation order."""
     query = select(Program).where(Program.run_id == run_id)
     if status:
         query = query.where(Program.status == status)
-    query = query.order_by(Program.score.is_(None), Program.score.desc(), Program.iteration)
+    query = query.order_by(Program.status != "evaluated", Program.score.is_(None), Program.score.desc(),
+                           Program.violation.is_(None), Program.violation, Program.iteration)
     if limit:
         query = query.limit(limit)
     return list(session.scalars(query))
@@ -72,3 +98,77 @@ def ranked(session: Session, run_id: int, limit: int | None = None, status: str 
 
 def best_score(session: Session, run_id: int) -> float | None:
     return session.scalar(select(func.max(Program.score)).where(Program.run_id == run_id))
+
+
+def add_probe_evaluation(session: Session, program_id: int, wall_s: float, note: str = "") -> None:
+    """The functional-hash probe as an evaluation row, so its cost shows up with the others."""
+    session.add(Evaluation(program_id=program_id, stage="probe", workload={}, status="ok" if not note else "error",
+                           passed=not note, error=note or None, wall_s=wall_s))
+
+
+def record_duplicate(session: Session, program_id: int, original: Program, level: str, func_hash: str | None,
+                     probe_wall_s: float) -> Program:
+    """Mark a program as a duplicate of `original`, credited with its score (none yet if it is in flight)."""
+    program = session.get(Program, program_id)
+    program.status, program.duplicate_of, program.dedup_level = "duplicate", original.id, level
+    program.func_hash = func_hash
+    program.score, program.metrics = original.score, original.metrics
+    program.evaluated_at = utcnow()
+    program.eval_seconds = 0.0
+    if probe_wall_s:
+        add_probe_evaluation(session, program_id, probe_wall_s)
+    return program
+
+
+def credit_duplicates(session: Session, original_id: int) -> None:
+    """Give the duplicates recorded while `original_id` was in flight its score and metrics."""
+    original = session.get(Program, original_id)
+    for dup in session.scalars(select(Program).where(Program.duplicate_of == original_id,
+                                                     Program.status == "duplicate")):
+        dup.score, dup.metrics = original.score, original.metrics
+
+
+def fold_sample(session: Session, program_id: int, score: float) -> float:
+    """Fold one more evaluation's score into a program's mean score and spread; return the new mean."""
+    program = session.get(Program, program_id)
+    n = program.score_samples or 1
+    mean = program.score
+    m2 = (program.score_std or 0.0) ** 2 * (n - 1)  # Welford's sum of squares, from the stored spread
+    n += 1
+    delta = score - mean
+    mean += delta / n
+    m2 += delta * (score - mean)
+    program.score, program.score_samples = mean, n
+    program.score_std = (m2 / (n - 1)) ** 0.5
+    credit_duplicates(session, program_id)
+    return mean
+
+
+def dedup_stats(session: Session, run_id: int, tolerance: float = 1e-9) -> dict:
+    """Duplicates caught per level, evaluations and seconds saved, unhashable count, collision rate."""
+    rows = list(session.scalars(select(Program).where(Program.run_id == run_id)))
+    by_id = {p.id: p for p in rows}
+    dups = [p for p in rows if p.status == "duplicate"]
+    audits = [p for p in rows if p.duplicate_of is not None and p.status != "duplicate"]
+    collisions = [p for p in audits if _differs(p, by_id.get(p.duplicate_of), tolerance)]
+    probe_s = session.scalar(select(func.coalesce(func.sum(Evaluation.wall_s), 0.0)).join(Program).where(
+        Program.run_id == run_id, Evaluation.stage == "probe"))
+    return {
+        "syntactic": sum(p.dedup_level == "syntactic" for p in dups),
+        "functional": sum(p.dedup_level == "functional" for p in dups),
+        "evaluations_saved": len(dups),
+        "seconds_saved": sum((by_id[p.duplicate_of].eval_seconds or 0.0) for p in dups if p.duplicate_of in by_id),
+        "probe_seconds": float(probe_s or 0.0),
+        "unhashable": sum(p.dedup_level == "unhashable" for p in rows),
+        "audited": len(audits),
+        "collisions": len(collisions),
+        "collision_rate": len(collisions) / len(audits) if audits else None,
+    }
+
+
+def _differs(a: Program, b: Program | None, tolerance: float) -> bool:
+    if b is None:
+        return False
+    if a.score is None or b.score is None:
+        return (a.score is None) != (b.score is None)
+    return abs(a.score - b.score) > tolerance * max(1.0, abs(b.score))

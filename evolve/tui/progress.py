@@ -1,12 +1,24 @@
-"""Live progress of a run: a rich progress bar on a terminal, plain log lines otherwise."""
+"""Live progress of a run: a rich display on a terminal, plain log lines otherwise.
+
+The controller calls `recorded(program, best)` after each program and, when it has
+one, `note(text)` for events such as migrations. With a database session factory
+and the run, the rich display also shows what only the database knows: counts by
+status, failures by reason, spend by model against `max_usd`, best per island and
+the last improvements (re-read at most once a second; read-only, short reads).
+"""
 from __future__ import annotations
 
+import time
 from collections import Counter
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from evolve.db.models import Program
+
+REFRESH_S = 1.0
 
 
 def short_error(error: str | None, width: int = 160) -> str:
@@ -17,59 +29,127 @@ def short_error(error: str | None, width: int = 160) -> str:
 
 def _line(program: Program) -> str:
     score = f"score={program.score:.6g}" if program.score is not None else short_error(program.error)
+    if getattr(program, "duplicate_of", None) is not None:
+        score = f"same as #{program.duplicate_of}"
     return f"#{program.id} {program.status:<10} {program.mutation:<28} {score}"
 
 
 class PlainProgress:
     """One log line per recorded program (for pipes, CI and log files)."""
 
-    def __init__(self, console: Console, total: int | None, done: int = 0):
+    def __init__(self, console: Console, total: int | None, done: int = 0, factory=None, run=None):
         self.console, self.total, self.done = console, total, done
+        self.factory, self.run = factory, run
         self.counts: Counter = Counter()
+        self.best: float | None = None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
+        self.goodbye()
         return False
 
-    def recorded(self, program: Program, best: float | None) -> None:
+    def _count(self, program: Program, best: float | None) -> bool:
+        """Update counters; True when this program is a new best."""
         self.counts[program.status] += 1
         if program.iteration > 0:
             self.done += 1
+        improved = program.score is not None and (self.best is None or program.score > self.best)
+        if best is not None:
+            self.best = best if self.best is None else max(self.best, best)
+        return improved
+
+    def recorded(self, program: Program, best: float | None) -> None:
+        improved = self._count(program, best)
         of = f"/{self.total}" if self.total else ""
         best_text = f"{best:.6g}" if best is not None else "-"
-        self.console.print(f"[{self.done}{of}] {_line(program)} | best {best_text}", markup=False, highlight=False, soft_wrap=True)
+        mark = " (new best)" if improved and program.iteration > 0 else ""
+        self.console.print(f"[{self.done}{of}] {_line(program)} | best {best_text}{mark}", markup=False,
+                           highlight=False, soft_wrap=True)
+
+    def note(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def goodbye(self) -> None:
+        """On the way out: programs left pending are evaluated again, once, on resume."""
+        pending = self._pending()
+        if pending and self.run is not None:
+            self.console.print(f"{pending} program(s) were being evaluated and are kept as pending; "
+                               f"`evolve resume {self.run.name}` evaluates them again.", markup=False,
+                               highlight=False)
+
+    def _pending(self) -> int:
+        if self.factory is None or self.run is None:
+            return 0
+        try:
+            from sqlalchemy import func, select
+
+            with self.factory() as session:
+                return session.scalar(select(func.count()).select_from(Program).where(
+                    Program.run_id == self.run.id, Program.status == "pending")) or 0
+        except Exception:  # the summary is a courtesy; never fail a run over it
+            return 0
 
 
 class RichProgress(PlainProgress):
-    """A progress bar against the iteration budget with best score and status counts."""
+    """A progress bar against the iteration budget, with the run's state from the database below it."""
 
-    def __init__(self, console: Console, total: int | None, done: int = 0):
-        super().__init__(console, total, done)
+    def __init__(self, console: Console, total: int | None, done: int = 0, factory=None, run=None):
+        super().__init__(console, total, done, factory, run)
         self.bar = Progress(
             TextColumn("[bold]evolving"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"), console=console, transient=False,
+            TextColumn("{task.fields[info]}"), console=console,
         )
         self.task = self.bar.add_task("evolve", total=total, completed=done, info="")
+        self.panel = Text("")
+        self.notes: list[str] = []
+        self.last_read = 0.0
+        self.live = Live(self._view(), console=console, refresh_per_second=4, transient=False)
+
+    def _view(self) -> Group:
+        return Group(self.bar, self.panel, *(Text(n, style="dim") for n in self.notes[-3:]))
 
     def __enter__(self):
-        self.bar.__enter__()
+        self.live.__enter__()
+        self._read(force=True)
         return self
 
     def __exit__(self, *exc):
-        return self.bar.__exit__(*exc)
+        self._read(force=True)
+        self.live.__exit__(*exc)
+        self.goodbye()
+        return False
 
     def recorded(self, program: Program, best: float | None) -> None:
-        self.counts[program.status] += 1
-        if program.iteration > 0:
-            self.done += 1
-        if program.score is not None and best is not None and program.score >= best:
-            self.bar.console.print(f"new best: {_line(program)}", markup=False, highlight=False, soft_wrap=True)
+        improved = self._count(program, best)
+        if improved and program.iteration > 0:
+            self.live.console.print(f"new best: {_line(program)}", markup=False, highlight=False, soft_wrap=True)
         counts = " ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
         best_text = f"{best:.6g}" if best is not None else "-"
         self.bar.update(self.task, completed=self.done, info=f"best {best_text} | {counts}")
+        self._read()
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        self.live.update(self._view())
+
+    def _read(self, force: bool = False) -> None:
+        if self.factory is None or self.run is None:
+            return
+        now = time.monotonic()
+        if not force and now - self.last_read < REFRESH_S:
+            return
+        self.last_read = now
+        try:
+            from evolve.tui import snapshot, summary
+
+            self.panel = summary.render(snapshot.load(self.factory, self.run.id), improvements=3)
+        except Exception as exc:  # a busy database: keep the bar going
+            self.panel = Text(f"(run state unavailable: {exc})", style="dim")
+        self.live.update(self._view())
 
 
-def make_progress(console: Console, total: int | None, done: int = 0) -> PlainProgress:
-    return (RichProgress if console.is_terminal else PlainProgress)(console, total, done)
+def make_progress(console: Console, total: int | None, done: int = 0, factory=None, run=None) -> PlainProgress:
+    """The rich display on a terminal, plain lines otherwise; `factory` and `run` add the database view."""
+    return (RichProgress if console.is_terminal else PlainProgress)(console, total, done, factory, run)

@@ -46,28 +46,42 @@ def test_cache_run_records_lineage_scores_and_best(cache_run):
     initial = [p for p in programs.values() if p["iteration"] == 0]
     assert len(initial) == 1 and initial[0]["mutation"] == "initial" and initial[0]["status"] == "evaluated"
     for p in programs.values():
-        assert p["status"] in ("evaluated", "infeasible", "failed")
+        assert p["status"] in ("evaluated", "infeasible", "failed", "duplicate")
         if p["iteration"] > 0:
             parent = programs[p["parent_id"]]
             assert p["generation"] >= parent["generation"] + 1
             assert p["mutation"].startswith("offline:") and p["diff"]
         if p["status"] == "evaluated":
             assert p["score"] is not None and json.loads(p["metrics"])["valid"] is True
+        elif p["status"] == "duplicate":
+            original = programs[p["duplicate_of"]]
+            assert p["dedup_level"] in ("syntactic", "functional") and original["duplicate_of"] is None
+            assert p["score"] == original["score"]
         else:
             assert p["score"] is None and p["error"]
-    # every program has its stage evaluations; a program that passed smoke also ran full
+    # every program has its stage evaluations; a program that passed smoke also ran full;
+    # the probe (functional hash) runs before them; duplicates are never evaluated
     for p in programs.values():
         stages = [r["stage"] for r in con.execute("SELECT stage FROM evaluations WHERE program_id=? ORDER BY id",
                                                    (p["id"],))]
-        assert stages in (["smoke"], ["smoke", "full"])
+        search = [s for s in stages if s in ("smoke", "full")]
+        if p["status"] == "duplicate":
+            assert search == []
+        else:
+            assert search in (["smoke"], ["smoke", "full"])
         if p["status"] == "evaluated":
-            assert stages == ["smoke", "full"]
+            assert search == ["smoke", "full"]
+        if p["iteration"] > 0:
+            assert stages[0] == "probe"
+    held = con.execute("SELECT COUNT(*) FROM evaluations WHERE stage='holdout:unseen'").fetchone()[0]
+    assert held == 3  # the top 3 are scored on the held-out workload after the search
+    assert con.execute("SELECT COUNT(*) FROM programs WHERE holdout_score IS NOT NULL").fetchone()[0] == 3
     best = max(p["score"] for p in programs.values() if p["score"] is not None)
     assert best >= initial[0]["score"]
     assert (cwd / "runs" / "e2e" / "best.py").read_text() == next(
         p["code"] for p in programs.values() if p["score"] == best)
     assert "best program" in done.stdout and "best.py" in done.stdout
-    assert len({p["code_hash"] for p in programs.values()}) == 31  # no program evaluated twice
+    assert len({p["code_hash"] for p in programs.values()}) == 31  # no program proposed twice
 
 
 def test_leaderboard_and_runs(cache_run):
@@ -79,8 +93,11 @@ def test_leaderboard_and_runs(cache_run):
     first = data["programs"][0]
     assert first["rank"] == 1 and set(first) >= {"id", "score", "metrics", "parent_id", "generation", "mutation",
                                                  "status"}
-    scores = [p["score"] for p in data["programs"] if p["score"] is not None]
+    scores = [p["score"] for p in data["programs"] if p["status"] == "evaluated"]
     assert scores == sorted(scores, reverse=True)
+    ranked = [p for p in data["programs"] if p["rank"] is not None]
+    assert [p["rank"] for p in ranked] == list(range(1, len(ranked) + 1))
+    assert all(p["status"] == "evaluated" for p in ranked)  # duplicates carry a score but no rank
     table = evolve(cwd, "leaderboard")
     assert table.returncode == 0 and "hit_rate" in table.stdout
     runs = json.loads(evolve(cwd, "runs", "--json").stdout)

@@ -83,7 +83,16 @@ def test_unknown_workload_key_is_an_error():
 
 
 def test_probe_returns_decisions(root):
-    out = caching.probe(str(root / INITIAL), {"requests": 300, "objects": 60, "cache_size": 10, "traces": ["zipf"]})
-    assert set(out) == {"zipf"} and len(out["zipf"]) > 0
-    assert out == caching.probe(str(root / INITIAL), {"requests": 300, "objects": 60, "cache_size": 10,
-                                                       "traces": ["zipf"]})
+    workload = {"requests": 300, "objects": 60, "cache_size": 10, "traces": ["zipf"]}
+    out = caching.probe(str(root / INITIAL), workload)
+    assert set(out) == {"zipf"} and len(out["zipf"]["evicted"]) > 0
+    assert out["zipf"]["priorities"] == list(range(300))  # LRU: the priority is the request index
+    assert out == caching.probe(str(root / INITIAL), workload)
+
+
+def test_probe_names_the_failure(tmp_path):
+    (tmp_path / "a.py").write_text("def priority(now, hits, total_hits, last_gap, floor):\n    return 1 / 0\n")
+    (tmp_path / "b.py").write_text("def priority(now, hits, total_hits, last_gap, floor):\n    return None\n")
+    workload = {"requests": 50, "objects": 20, "cache_size": 5, "traces": ["zipf"]}
+    assert caching.probe(str(tmp_path / "a.py"), workload) == {"__exception__": "ZeroDivisionError"}
+    assert "priority returned NoneType" in caching.probe(str(tmp_path / "b.py"), workload)["__exception__"]

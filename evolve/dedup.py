@@ -1,0 +1,104 @@
+"""The duplicate filter in front of evaluation: syntactic hash first, then the functional probe.
+
+A hit is recorded as a `duplicate` of the program it matches and is credited
+with its score, at no evaluation cost. By policy a hit may be evaluated anyway:
+an `audit_rate` share of hits measures how often equal hashes give different
+scores (the collision rate), and `reevaluate_hits` folds up to N hits into the
+original's score, for problems whose metrics are noisy.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from evolve import fhash
+from evolve.problem import Problem
+
+
+@dataclass
+class Verdict:
+    """What the filter decided for one candidate."""
+
+    ast_hash: str | None
+    func_hash: str | None = None
+    original_id: int | None = None  # the program it duplicates, if any
+    level: str | None = None  # syntactic | functional | unhashable
+    evaluate_anyway: str | None = None  # audit | reevaluate
+    probe_wall_s: float = 0.0
+    note: str = ""
+
+
+class Deduplicator:
+    def __init__(self, problem: Problem, executor, rng: random.Random):
+        self.cfg = problem.spec.dedup
+        self.executor, self.rng = executor, rng
+        self.ast_index: dict[str, int] = {}
+        self.func_index: dict[str, int] = {}
+        self.samples: dict[int, int] = {}  # original id -> hits folded into its score
+        probe = problem.spec.workloads.probe
+        self.functional = self.cfg.functional and probe is not None
+        self.key = fhash.cache_key(problem.name, problem.evaluator_ref, probe or {}, self.cfg.float_bits)
+        self.notes: list[str] = []
+        if self.cfg.functional and probe is None:
+            self.notes.append("functional hashing is off: the problem declares no `workloads.probe`")
+
+    def restore(self, rows) -> None:
+        """Index the programs already in the run (the first of each hash is the original)."""
+        for row in rows:
+            if row.duplicate_of is not None:
+                self.samples[row.duplicate_of] = self.samples.get(row.duplicate_of, 0) + (row.status != "duplicate")
+                continue
+            if self.cfg.syntactic and row.ast_hash:
+                self.ast_index.setdefault(row.ast_hash, row.id)
+            if row.func_hash:
+                self.func_index.setdefault(row.func_hash, row.id)
+
+    def register(self, program_id: int, verdict: Verdict) -> None:
+        """Make a program that is not a duplicate findable by its hashes."""
+        if self.cfg.syntactic and verdict.ast_hash:
+            self.ast_index.setdefault(verdict.ast_hash, program_id)
+        if verdict.func_hash:
+            self.func_index.setdefault(verdict.func_hash, program_id)
+
+    def syntactic(self, code: str) -> Verdict:
+        h = fhash.syntactic_hash(code)
+        original = self.ast_index.get(h) if self.cfg.syntactic and h else None
+        verdict = Verdict(h, original_id=original, level="syntactic" if original else None)
+        return self._policy(verdict)
+
+    async def functional_check(self, code: str, verdict: Verdict) -> Verdict:
+        """Run the probe in the sandbox (twice) and look its hash up; unhashable candidates pass."""
+        if not self.functional:
+            return verdict
+        result = await self.executor.probe(code, repeat=2)
+        verdict.probe_wall_s = result.wall_s
+        if not result.ok:
+            if "has no attribute 'probe'" in (result.error or ""):
+                self.functional = False
+                self.notes.append("functional hashing is off: the evaluator has no `probe()` function")
+            verdict.level, verdict.note = "unhashable", f"probe {result.status}: {(result.error or '')[-300:]}"
+            return verdict
+        try:
+            verdict.func_hash = fhash.functional_hash(self.key, list(result.result), self.cfg.float_bits)
+        except (fhash.Unhashable, TypeError) as exc:
+            verdict.level, verdict.note = "unhashable", str(exc)
+            return verdict
+        original = self.func_index.get(verdict.func_hash)
+        if original is not None:
+            verdict.original_id, verdict.level = original, "functional"
+            return self._policy(verdict)
+        return verdict
+
+    def _policy(self, verdict: Verdict) -> Verdict:
+        if verdict.original_id is None:
+            return verdict
+        if self.samples.get(verdict.original_id, 0) < self.cfg.reevaluate_hits:
+            self.samples[verdict.original_id] = self.samples.get(verdict.original_id, 0) + 1
+            verdict.evaluate_anyway = "reevaluate"
+        elif self.cfg.audit_rate > 0 and self.rng.random() < self.cfg.audit_rate:
+            verdict.evaluate_anyway = "audit"
+        return verdict
+
+    def take_notes(self) -> list[str]:
+        notes, self.notes = self.notes, []
+        return notes

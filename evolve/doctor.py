@@ -1,0 +1,194 @@
+"""`evolve doctor`: probe, on this machine, which sandbox protections actually hold.
+
+Each protection is checked by running a small hostile candidate through the backend in
+use and looking at what it managed to do. Also `evolve sandbox build` (the docker image).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.table import Table
+
+import sandbox
+from sandbox import gpus, request
+
+PROBE_EVALUATOR = "sandbox.probes"
+
+
+@dataclass
+class Check:
+    protection: str
+    holds: bool | None  # None: not applicable here
+    detail: str
+
+
+def _run(backend, body: str, **limits):
+    code = "def main():\n" + textwrap.indent(textwrap.dedent(body).strip(), "    ") + "\n"
+    limits = {"wall_s": 20, "cpu_s": 20, "memory_mb": 1024, **limits}
+    result = "/result/result" if backend.name == "docker" else "fd"
+    spec = request.evaluation(PROBE_EVALUATOR, "evaluate", code, {}, result=result, **limits)
+    res = asyncio.run(backend.run(spec))
+    value = res.result["metrics"]["value"] if res.ok else None
+    return res, value
+
+
+def check_network(backend) -> Check:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    try:
+        _, value = _run(backend, f"""
+            import socket
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=2)
+                return "reached the host's 127.0.0.1:{port}"
+            except OSError:
+                pass
+            try:
+                socket.getaddrinfo("example.com", 80)
+                return "DNS resolves"
+            except OSError:
+                return ""
+        """)
+    finally:
+        listener.close()
+    return Check("network off", value == "", value or "a listener on the host's 127.0.0.1 is unreachable; DNS fails")
+
+
+def check_memory(backend) -> Check:
+    res, _ = _run(backend, "x = bytearray(2_000_000_000)\nreturn len(x)", memory_mb=256)
+    return Check("memory cap", res.status == "oom", f"a 2 GB allocation under a 256 MB cap ended as {res.status}")
+
+
+def check_cpu(backend) -> Check:
+    res, _ = _run(backend, "while True:\n    pass", cpu_s=1, wall_s=15)
+    ok = res.status == "timeout" and "CPU" in res.error
+    return Check("CPU cap", ok, f"a busy loop under a 1 s CPU cap ended as {res.status} after {res.wall_s:.1f} s wall")
+
+
+def check_pids(backend) -> Check:
+    res, value = _run(backend, """
+        import os, time
+        n = 0
+        try:
+            for _ in range(500):
+                if os.fork() == 0:
+                    time.sleep(20)
+                    os._exit(0)
+                n += 1
+        except OSError:
+            pass
+        return n
+    """, pids=32)
+    ok = isinstance(value, int) and value < 32
+    return Check("pids cap", ok, f"a fork bomb under a 32-process cap made {value} processes ({res.status})")
+
+
+def check_readonly(backend) -> Check:
+    targets = ["/usr/evolve-doctor", str(request.PROJECT_ROOT / "evolve-doctor"), str(Path.home() / "evolve-doctor")]
+    _, value = _run(backend, f"""
+        written = []
+        for path in {targets!r}:
+            try:
+                with open(path, "w") as fh:
+                    fh.write("x")
+                written.append(path)
+            except OSError:
+                pass
+        return written
+    """)
+    for path in value or []:
+        Path(path).unlink(missing_ok=True)
+    ok = value == []
+    return Check("read-only system", ok, "system, repository and $HOME are not writable" if ok
+                 else f"the candidate wrote {value}")
+
+
+def check_secrets(backend) -> Check:
+    os.environ["EVOLVE_DOCTOR_API_KEY"] = "doctor-secret"
+    try:
+        _, value = _run(backend, """
+            import os
+            leaked = [k for k in os.environ if k.endswith("_API_KEY") or k.startswith("AWS_")]
+            try:
+                if b"doctor-secret" in open("/proc/1/environ", "rb").read():
+                    leaked.append("/proc/1/environ")
+            except OSError:
+                pass
+            return leaked
+        """)
+    finally:
+        del os.environ["EVOLVE_DOCTOR_API_KEY"]
+    return Check("secrets hidden", value == [], "no *_API_KEY / AWS_* variables; /proc/1/environ is not the host's"
+                 if value == [] else f"visible: {value}")
+
+
+def check_gpus(backend) -> Check:
+    count = gpus.detect()
+    devices = (0,) if count else ()
+    _, value = _run(backend, """
+        import glob, os
+        return [os.environ.get("CUDA_VISIBLE_DEVICES"), sorted(glob.glob("/dev/nvidia[0-9]*"))]
+    """, gpus=devices)
+    if not count:
+        ok = value is not None and value[0] == ""
+        return Check("GPU visibility", None if ok else False,
+                     "no GPU on this machine; evaluations get CUDA_VISIBLE_DEVICES='' and EVOLVE_GPUS=0")
+    ok = value is not None and value[0] == "0" and value[1] in ([], ["/dev/nvidia0"])
+    if backend.name == "process":
+        return Check("GPU visibility", False, f"{count} GPU(s); the process backend sets CUDA_VISIBLE_DEVICES "
+                     f"but cannot hide the other device nodes ({value})")
+    return Check("GPU visibility", ok, f"{count} GPU(s); a run given GPU 0 sees {value}")
+
+
+CHECKS = (check_network, check_memory, check_cpu, check_pids, check_readonly, check_secrets, check_gpus)
+
+
+def diagnose(backend_name: str = "auto") -> tuple[str, list[Check]]:
+    backend, note = sandbox.select(backend_name)
+    return note, [check(backend) for check in CHECKS]
+
+
+def cmd_doctor(args, console) -> int:
+    note, checks = diagnose(args.backend)
+    console.print(f"sandbox backend: [bold]{note}[/]")
+    for name in ("bwrap", "process", "docker"):
+        why = sandbox.why_unavailable(name)
+        console.print(f"  {name}: {'available' if not why else why}", highlight=False, markup=False)
+    table = Table(title="protections, probed on this machine")
+    for col in ("protection", "holds", "how it was checked"):
+        table.add_column(col)
+    for c in checks:
+        mark = {True: "[green]yes[/]", False: "[red]NO[/]", None: "[yellow]n/a[/]"}[c.holds]
+        table.add_row(c.protection, mark, c.detail)
+    console.print(table)
+    return 1 if any(c.holds is False for c in checks) else 0
+
+
+def cmd_sandbox_build(args, console) -> int:
+    from sandbox import container
+    console.print(f"building {args.tag} from {container.DOCKERFILE} ...")
+    try:
+        image = container.build(args.tag)
+    except Exception as exc:  # no daemon, no docker package, a failed build step
+        raise sandbox.SandboxError(f"could not build the sandbox image: {exc}. Is the docker daemon "
+                                   "running, and is the docker extra installed (pip install 'evolve[docker]')?") from None
+    console.print(f"built {args.tag} ({image})")
+    return 0
+
+
+def register(subparsers) -> None:
+    doctor = subparsers.add_parser("doctor", help="probe which sandbox protections hold on this machine")
+    doctor.add_argument("--backend", default="auto", choices=sandbox.BACKENDS)
+    doctor.set_defaults(func=cmd_doctor)
+    box = subparsers.add_parser("sandbox", help="sandbox maintenance")
+    sub = box.add_subparsers(dest="sandbox_command", required=True)
+    build = sub.add_parser("build", help="build the docker backend's image from sandbox/Dockerfile")
+    build.add_argument("--tag", default="evolve-sandbox:latest")
+    build.set_defaults(func=cmd_sandbox_build)

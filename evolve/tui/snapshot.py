@@ -1,0 +1,306 @@
+"""A read-only picture of one run's database, for the leaderboard, the live display and the commands.
+
+It reads with plain SQL (`SELECT *`), not the ORM, so it works on databases a
+little older or newer than this code: a column that is not there is simply not
+shown (islands, `duplicate_of`, LLM models and costs).
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from evolve.problem import Objective
+
+try:  # the lead's non-dominated sorting; a local copy until it lands everywhere
+    from evolve.scoring import pareto_ranks as _pareto_ranks
+except ImportError:  # pragma: no cover - depends on the state of evolve.scoring
+    _pareto_ranks = None
+
+HEAVY = ("code", "diff")  # columns read only for the program on screen
+EVALUATED = ("evaluated", "infeasible", "failed")  # statuses that spent an evaluation
+_STAGE_STATUS = re.compile(r"^stage '[^']*': (\w+):")
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, (str, bytes)):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+@dataclass
+class Row:
+    """One program as listed: everything but its code and diff."""
+
+    id: int
+    iteration: int
+    status: str
+    mutation: str
+    score: float | None
+    metrics: dict
+    parent_id: int | None = None
+    second_parent_id: int | None = None
+    generation: int = 0
+    island: int | None = None
+    error: str | None = None
+    created_at: datetime | None = None
+    evaluated_at: datetime | None = None
+    duplicate_of: int | None = None
+    model: str | None = None
+    cost_usd: float | None = None
+    tokens: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def failure_reason(self) -> str | None:
+        """Why a failed program failed, in one word: the sandbox status, or `error`."""
+        if self.status != "failed":
+            return None
+        match = _STAGE_STATUS.match(self.error or "")
+        return match.group(1) if match else "error"
+
+
+@dataclass
+class Snapshot:
+    """Everything light about a run at one moment; cheap to rebuild while a run writes."""
+
+    run: dict
+    objectives: list[Objective]
+    rows: list[Row]  # in creation order
+    columns: set[str]
+    spend: dict[str, dict] = field(default_factory=dict)  # model -> calls, cost_usd, tokens
+    by_id: dict[int, Row] = field(default_factory=dict)
+    children: dict[int, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_id = {r.id: r for r in self.rows}
+        self.children = {}
+        for r in self.rows:
+            for parent in {r.parent_id, r.second_parent_id} - {None}:
+                self.children.setdefault(parent, []).append(r.id)
+
+    # --- facts ------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.run["name"]
+
+    @property
+    def initial(self) -> Row | None:
+        return next((r for r in self.rows if r.iteration == 0), None)
+
+    @property
+    def best(self) -> Row | None:
+        scored = [r for r in self.rows if r.score is not None]
+        return max(scored, key=lambda r: (r.score, -r.iteration)) if scored else None
+
+    def counts(self) -> Counter:
+        return Counter(r.status for r in self.rows)
+
+    def failure_reasons(self) -> Counter:
+        return Counter(r.failure_reason for r in self.rows if r.status == "failed")
+
+    def has(self, column: str) -> bool:
+        return column in self.columns
+
+    def islands(self) -> dict[int, Row]:
+        """The best program of each island (only when the run has more than one island)."""
+        best: dict[int, Row] = {}
+        for r in self.rows:
+            if r.score is not None and r.island is not None:
+                if r.island not in best or r.score > best[r.island].score:
+                    best[r.island] = r
+        return best if len({r.island for r in self.rows}) > 1 else {}
+
+    def evaluation_order(self) -> list[Row]:
+        """Programs that spent an evaluation, in the order their results were written."""
+        done = [r for r in self.rows if r.status in EVALUATED]
+        return sorted(done, key=lambda r: (r.evaluated_at or datetime.max, r.iteration))
+
+    def best_curve(self) -> list[float | None]:
+        """Best score after each evaluation (None until the first program scores)."""
+        best, out = None, []
+        for r in self.evaluation_order():
+            if r.score is not None and (best is None or r.score > best):
+                best = r.score
+            out.append(best)
+        return out
+
+    def improvements(self, limit: int | None = None) -> list[Row]:
+        """Programs that raised the best score, oldest first (the last `limit`)."""
+        best, out = None, []
+        for r in self.evaluation_order():
+            if r.score is not None and (best is None or r.score > best):
+                best = r.score
+                out.append(r)
+        return out[-limit:] if limit else out
+
+    def objective_points(self) -> dict[int, tuple[float, ...]]:
+        """Max-is-better objective vectors of the scored programs."""
+        out = {}
+        for r in self.rows:
+            if r.score is None:
+                continue
+            values = [r.metrics.get(o.name) for o in self.objectives]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                out[r.id] = tuple(v if o.direction == "max" else -v for o, v in zip(self.objectives, values))
+        return out
+
+    def pareto_ranks(self) -> dict[int, int]:
+        """Pareto rank of each scored program: 0 is the non-dominated front."""
+        points = self.objective_points()
+        ids = list(points)
+        ranks = (_pareto_ranks or pareto_ranks)([points[i] for i in ids])
+        return dict(zip(ids, ranks))
+
+    def spent(self) -> float:
+        return sum(s["cost_usd"] for s in self.spend.values())
+
+
+def pareto_ranks(points: list[tuple[float, ...]]) -> list[int]:
+    """Non-dominated sorting of max-is-better points (0 = front); quadratic, fine for a leaderboard."""
+    def dominates(a, b):
+        return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+
+    ranks = [-1] * len(points)
+    left, rank = set(range(len(points))), 0
+    while left:
+        front = {i for i in left if not any(dominates(points[j], points[i]) for j in left if j != i)}
+        for i in front:
+            ranks[i] = rank
+        left -= front
+        rank += 1
+    return ranks
+
+
+# --- reading ------------------------------------------------------------------------
+def columns(session: Session, table: str) -> set[str]:
+    bind = session.get_bind()
+    from sqlalchemy import inspect as sa_inspect
+
+    try:
+        return {c["name"] for c in sa_inspect(bind).get_columns(table)}
+    except Exception:  # no such table in an old database
+        return set()
+
+
+def objectives_of(config: Any) -> list[Objective]:
+    out = []
+    for o in (_json(config) or {}).get("objectives") or []:
+        try:
+            out.append(Objective(**{k: o[k] for k in ("name", "direction", "weight") if k in o}))
+        except Exception:  # an objective shape from another version: show what we can
+            continue
+    return out
+
+
+def run_row(session: Session, run_id: int) -> dict:
+    row = session.execute(text("SELECT * FROM runs WHERE id = :id"), {"id": run_id}).mappings().first()
+    if row is None:
+        raise LookupError(f"no run with id {run_id}")
+    data = dict(row)
+    data["config"] = _json(data.get("config")) or {}
+    return data
+
+
+def load(factory: sessionmaker[Session], run_id: int) -> Snapshot:
+    """Read the run, its programs (without code) and its LLM spend in one short read transaction."""
+    with factory() as session:
+        run = run_row(session, run_id)
+        cols = columns(session, "programs")
+        wanted = ", ".join(c for c in sorted(cols) if c not in HEAVY)
+        result = session.execute(text(f"SELECT {wanted} FROM programs WHERE run_id = :r ORDER BY iteration"),
+                                 {"r": run_id}).mappings().all()
+        calls = _llm_calls(session, run_id)
+    rows = [_row(dict(m)) for m in result]
+    spend: dict[str, dict] = {}
+    for c in calls:
+        s = spend.setdefault(c["model"], {"calls": 0, "cost_usd": 0.0, "tokens": 0})
+        s["calls"] += 1
+        s["cost_usd"] += c["cost_usd"] or 0.0
+        s["tokens"] += (c["prompt_tokens"] or 0) + (c["completion_tokens"] or 0)
+    by_program = {c["program_id"]: c for c in calls if c.get("program_id") is not None}
+    for r in rows:
+        call = by_program.get(r.id)
+        if call:
+            r.model, r.cost_usd = call["model"], call["cost_usd"]
+            r.tokens = (call["prompt_tokens"] or 0) + (call["completion_tokens"] or 0)
+    return Snapshot(run, objectives_of(run["config"]), rows, cols, spend)
+
+
+def _llm_calls(session: Session, run_id: int) -> list[dict]:
+    cols = columns(session, "llm_calls")
+    need = {"model", "program_id", "cost_usd", "prompt_tokens", "completion_tokens", "run_id"}
+    if not need <= cols:
+        return []
+    query = "SELECT model, program_id, cost_usd, prompt_tokens, completion_tokens FROM llm_calls WHERE run_id = :r"
+    return [dict(m) for m in session.execute(text(query + " ORDER BY id"), {"r": run_id}).mappings()]
+
+
+def _row(m: dict) -> Row:
+    known = {f for f in Row.__dataclass_fields__ if f not in ("extra", "model", "cost_usd", "tokens")}
+    return Row(
+        id=m["id"], iteration=m.get("iteration", 0), status=m.get("status", "?"), mutation=m.get("mutation", "?"),
+        score=m.get("score"), metrics=_json(m.get("metrics")) or {}, parent_id=m.get("parent_id"),
+        second_parent_id=m.get("second_parent_id"), generation=m.get("generation") or 0, island=m.get("island"),
+        error=m.get("error"), created_at=_time(m.get("created_at")), evaluated_at=_time(m.get("evaluated_at")),
+        duplicate_of=m.get("duplicate_of"),
+        extra={k: v for k, v in m.items() if k not in known and k != "run_id"},
+    )
+
+
+def fingerprint(factory: sessionmaker[Session], run_id: int) -> tuple:
+    """A cheap value that changes whenever the run's programs or status change (for live refresh)."""
+    with factory() as session:
+        row = session.execute(text(
+            "SELECT count(*), max(id), max(evaluated_at), "
+            "(SELECT status FROM runs WHERE id = :r), (SELECT count(*) FROM programs WHERE run_id = :r "
+            "AND status = 'pending') FROM programs WHERE run_id = :r"), {"r": run_id}).first()
+    return tuple(row)
+
+
+@dataclass
+class Detail:
+    """The heavy parts of one program: code, diff, stage evaluations and LLM calls."""
+
+    code: str
+    diff: str | None
+    evaluations: list[dict]
+    calls: list[dict]
+
+
+def detail(factory: sessionmaker[Session], run_id: int, program_id: int) -> Detail | None:
+    with factory() as session:
+        prog = session.execute(text("SELECT * FROM programs WHERE run_id = :r AND id = :p"),
+                               {"r": run_id, "p": program_id}).mappings().first()
+        if prog is None:
+            return None
+        evals = []
+        if columns(session, "evaluations"):
+            evals = [dict(m) for m in session.execute(
+                text("SELECT * FROM evaluations WHERE program_id = :p ORDER BY id"), {"p": program_id}).mappings()]
+        calls = []
+        if "program_id" in columns(session, "llm_calls"):
+            calls = [dict(m) for m in session.execute(
+                text("SELECT * FROM llm_calls WHERE program_id = :p ORDER BY id"), {"p": program_id}).mappings()]
+    for e in evals:
+        for key in ("metrics", "artifacts", "workload"):
+            e[key] = _json(e.get(key))
+    return Detail(prog["code"], prog.get("diff"), evals, calls)

@@ -1,0 +1,154 @@
+"""A per-run cgroup where this machine lets us make one: a pids cap, a memory cap, kill-all.
+
+cgroup v1 (separate `pids` and `memory` hierarchies) and v2 (one unified tree) are both
+handled. Where no hierarchy is writable, `RunCgroup.create` returns None and the backends
+fall back to rlimits alone; `evolve doctor` says which applies.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+
+
+def _own_paths() -> dict[str, str]:
+    """controller name ('' for v2) -> this process's cgroup path, from /proc/self/cgroup."""
+    out: dict[str, str] = {}
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for name in controllers.split(",") if controllers else [""]:
+            out[name] = path
+    return out
+
+
+def _make(parent: Path) -> Path | None:
+    group = parent / f"evolve-{uuid.uuid4().hex[:12]}"
+    try:
+        group.mkdir()
+    except OSError:
+        return None
+    return group
+
+
+class RunCgroup:
+    """The groups one run lives in; `procs_files` are written with the child's pid before exec."""
+
+    def __init__(self, groups: dict[str, Path]):
+        self.groups = groups  # 'pids' / 'memory' (v1) or 'unified' (v2) -> directory
+
+    @classmethod
+    def create(cls, pids: int, memory_mb: int | None) -> "RunCgroup | None":
+        own = _own_paths()
+        groups: dict[str, Path] = {}
+        if (ROOT / "cgroup.controllers").is_file():  # v2
+            group = _make(ROOT / own.get("", "/").lstrip("/"))
+            if group is not None:
+                groups["unified"] = group
+        else:
+            for name in ("pids", "memory"):
+                if (ROOT / name).is_dir():
+                    group = _make(ROOT / name / own.get(name, "/").lstrip("/"))
+                    if group is not None:
+                        groups[name] = group
+        self = cls(groups)
+        ok = self._limit(pids, memory_mb)
+        if not ok:
+            self.close()
+            return None
+        return self
+
+    def _limit(self, pids: int, memory_mb: int | None) -> bool:
+        mem = None if memory_mb is None else str(memory_mb * 1024 * 1024)
+        writes = []
+        if "unified" in self.groups:
+            g = self.groups["unified"]
+            writes += [(g / "pids.max", str(pids))] + ([(g / "memory.max", mem), (g / "memory.swap.max", "0")] if mem else [])
+        if "pids" in self.groups:
+            writes.append((self.groups["pids"] / "pids.max", str(pids)))
+        if "memory" in self.groups and mem:
+            writes.append((self.groups["memory"] / "memory.limit_in_bytes", mem))
+        done = 0
+        for path, value in writes:
+            try:
+                path.write_text(value)
+                done += 1
+            except OSError:
+                if path.name != "memory.swap.max":
+                    return False
+        return done > 0
+
+    @property
+    def caps_pids(self) -> bool:
+        return "pids" in self.groups or "unified" in self.groups
+
+    @property
+    def caps_memory(self) -> bool:
+        return "memory" in self.groups or "unified" in self.groups
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(g / "cgroup.procs") for g in self.groups.values()]
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for g in self.groups.values():
+            try:
+                found.update(int(p) for p in (g / "cgroup.procs").read_text().split())
+            except (OSError, ValueError):
+                pass
+        return found
+
+    def kill_all(self, timeout: float = 5.0) -> None:
+        """SIGKILL every process in the groups until none is left (a fork bomb included)."""
+        deadline = time.monotonic() + timeout
+        while (left := self.pids()) and time.monotonic() < deadline:
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.005)
+
+    def oom_killed(self) -> bool:
+        """Whether the kernel's OOM killer acted inside the memory group."""
+        for key, name in (("unified", "memory.events"), ("memory", "memory.oom_control")):
+            g = self.groups.get(key)
+            if g is None:
+                continue
+            try:
+                fields = dict(line.split() for line in (g / name).read_text().splitlines() if " " in line)
+            except (OSError, ValueError):
+                continue
+            if int(fields.get("oom_kill", "0")) > 0:
+                return True
+        return False
+
+    def close(self) -> None:
+        self.kill_all()
+        for g in self.groups.values():
+            for _ in range(50):
+                try:
+                    g.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)
+
+
+def enter(procs_files: list[str]) -> None:
+    """In the child before exec: move this process into the run's groups."""
+    for path in procs_files:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)

@@ -1,0 +1,204 @@
+"""Start one sandboxed process and watch it: output caps, wall limit, kill-all, rusage.
+
+Shared by the bwrap and process backends. Uses subprocess.Popen plus the event loop's
+readers rather than asyncio's subprocess, so that this module reaps the child itself
+(os.wait4 gives the CPU time) and never waits on pipes a leftover grandchild holds open.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+from sandbox import cgroup as cg
+from sandbox.spec import RESULT_FD, RESULT_MAX_BYTES, RunSpec
+
+TAIL_BYTES = 8192
+CHUNK = 65536
+
+
+class Tail:
+    """Counts bytes of a stream and keeps its last TAIL_BYTES (bounded memory)."""
+
+    def __init__(self, keep: int = TAIL_BYTES) -> None:
+        self.keep = keep
+        self.data = b""
+        self.total = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        self.data = (self.data + chunk)[-self.keep:]
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+
+@dataclass
+class Raw:
+    """What was observed of one process, before any interpretation."""
+
+    returncode: int | None = None
+    timed_out: bool = False
+    capped: bool = False
+    result_too_big: bool = False
+    oom_killed: bool = False
+    stdout: Tail = field(default_factory=Tail)
+    stderr: Tail = field(default_factory=Tail)
+    result: bytearray = field(default_factory=bytearray)
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+
+
+def rlimits(spec: RunSpec, address_space: bool = True):
+    """The child-side setup before exec: rlimits, then the run's cgroups."""
+    def apply(procs_files: list[str], result_w: int | None) -> None:
+        cpu = max(1, int(spec.cpu_s + 0.999))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        if address_space:
+            mem = spec.memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (spec.file_mb << 20, spec.file_mb << 20))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (spec.open_files, spec.open_files))
+        resource.setrlimit(resource.RLIMIT_NPROC, (spec.pids, spec.pids))
+        cg.enter(procs_files)
+        if result_w is not None and result_w != RESULT_FD:
+            os.dup2(result_w, RESULT_FD)
+    return apply
+
+
+async def execute(argv: list[str], spec: RunSpec, cwd: str, env: dict[str, str],
+                  setup=None, group: cg.RunCgroup | None = None) -> Raw:
+    """Run argv to its end (or limit) and return what happened; never raises for the child."""
+    raw = Raw()
+    loop = asyncio.get_running_loop()
+    result_r, result_w = os.pipe()
+    procs = group.procs_files if group else []
+
+    def preexec() -> None:
+        if setup is not None:
+            setup(procs, result_w)
+
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=preexec,
+            pass_fds=(RESULT_FD,), close_fds=True,
+        )
+    finally:
+        os.close(result_w)
+    done = {"out": loop.create_future(), "err": loop.create_future(), "res": loop.create_future()}
+
+    def reader(fd: int, key: str, sink) -> None:
+        try:
+            chunk = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            loop.remove_reader(fd)
+            done[key].done() or done[key].set_result(None)
+            return
+        sink(chunk)
+
+    def to_tail(tail: Tail):
+        def sink(chunk: bytes) -> None:
+            tail.add(chunk)
+            if raw.stdout.total + raw.stderr.total > spec.output_bytes and not raw.capped:
+                raw.capped = True
+                _kill(proc.pid, group)
+        return sink
+
+    def to_result(chunk: bytes) -> None:
+        if len(raw.result) + len(chunk) > RESULT_MAX_BYTES:
+            raw.result_too_big = True
+            _kill(proc.pid, group)
+            return
+        raw.result.extend(chunk)
+
+    fds = {"out": proc.stdout.fileno(), "err": proc.stderr.fileno(), "res": result_r}
+    for key, sink in (("out", to_tail(raw.stdout)), ("err", to_tail(raw.stderr)), ("res", to_result)):
+        os.set_blocking(fds[key], False)
+        loop.add_reader(fds[key], reader, fds[key], key, sink)
+    feeder = loop.run_in_executor(None, _feed, proc.stdin, spec.stdin)
+    try:
+        await asyncio.wait_for(_exited(proc.pid), timeout=spec.wall_s)
+    except asyncio.TimeoutError:
+        raw.timed_out = True
+    finally:
+        _kill(proc.pid, group)
+        raw.returncode, raw.cpu_s = _reap(proc)
+        raw.wall_s = time.monotonic() - start
+        # what the group left behind is dead now, so the pipes close; wait a little for the tail
+        await asyncio.wait(list(done.values()), timeout=2)
+        for key, fd in fds.items():
+            loop.remove_reader(fd)
+        proc.stdout.close()
+        proc.stderr.close()
+        os.close(result_r)
+        await asyncio.wait([feeder], timeout=2)
+    if group is not None:
+        raw.oom_killed = group.oom_killed()
+    return raw
+
+
+def _feed(pipe, data: bytes) -> None:
+    try:
+        if data:
+            pipe.write(data)
+        pipe.close()
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+
+
+def _reap(proc: subprocess.Popen) -> tuple[int | None, float]:
+    """Wait for the (dead) child; its return code (negative: signal) and CPU seconds."""
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except ChildProcessError:
+        return proc.returncode, 0.0
+    rc = os.waitstatus_to_exitcode(status)
+    proc.returncode = rc
+    return rc, usage.ru_utime + usage.ru_stime
+
+
+async def _exited(pid: int) -> None:
+    """Return when process `pid` has exited (it stays a zombie until reaped)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd: poll the process state
+        while _state(pid) not in ("Z", "X", ""):
+            await asyncio.sleep(0.02)
+        return
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return ""
+
+
+def _kill(pid: int, group: cg.RunCgroup | None) -> None:
+    """SIGKILL the process group, and every process of the run's cgroup."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if group is not None:
+        group.kill_all(timeout=1.0)

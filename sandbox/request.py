@@ -1,0 +1,36 @@
+"""Build the RunSpec of one evaluator call through `sandbox.runner` (used by the executor)."""
+from __future__ import annotations
+
+import json
+import secrets
+import site
+import sys
+from pathlib import Path
+
+from sandbox.spec import RunSpec
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CANDIDATE_FILE = "candidate.py"
+# `-S` skips site's start-up work (.pth scans, the editable-install finder: ~40 ms a run);
+# the environment's site-packages are put on PYTHONPATH instead
+SITE_PACKAGES = tuple(Path(p) for p in site.getsitepackages() if Path(p).is_dir())
+THREADS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def evaluation(evaluator: str, function: str, code: str, workload: dict, *,
+               python: str = sys.executable, result: str = "fd", **limits) -> RunSpec:
+    """A run of `evaluator.function(candidate.py, workload)`; the request goes on stdin.
+
+    Only the project's `sandbox` and `evaluators` packages (and a file evaluator's own
+    folder) are readable: not the repository, its runs or its database.
+    """
+    nonce = secrets.token_hex(16)
+    request = {"nonce": nonce, "evaluator": evaluator, "function": function,
+               "program": CANDIDATE_FILE, "workload": workload, "result": result}
+    readable = [PROJECT_ROOT / "sandbox", PROJECT_ROOT / "evaluators"]
+    if evaluator.endswith(".py"):
+        readable.append(Path(evaluator).parent)
+    env = {**THREADS_ENV, **limits.pop("env", {})}
+    return RunSpec(argv=[python, "-S", "-s", "-P", "-m", "sandbox.runner"], files={CANDIDATE_FILE: code},
+                   stdin=json.dumps(request).encode("utf-8"), nonce=nonce, env=env,
+                   readable_paths=tuple(readable), python_path=(PROJECT_ROOT, *SITE_PACKAGES), **limits)

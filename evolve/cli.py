@@ -11,6 +11,7 @@ from rich.table import Table
 
 from evolve import commands, doctor, inspect, runs, verify
 from evolve.db.engine import DatabaseError
+from evolve.llm import commands as llm_commands
 from evolve.problem import ProblemError, parse_duration
 from evolve.tui import table as tbl
 from sandbox import SandboxError
@@ -18,7 +19,7 @@ from sandbox import SandboxError
 
 # Command families that live in their own modules: each is `register(subparsers)`, adding
 # its subcommands with `set_defaults(func=handler)`; a handler takes (args, console) -> exit code.
-REGISTRARS: list = [commands.register, verify.register, doctor.register]
+REGISTRARS: list = [commands.register, verify.register, doctor.register, llm_commands.register]
 
 
 def _duration(text: str) -> float:

@@ -41,9 +41,9 @@ class Ref:
         return snapshot.detail(self.factory, self.run.id, self.row.id)
 
 
-def open_snapshot(runs_dir: Path, name: str | None):
+def open_snapshot(runs_dir: Path, name: str | None, stats: bool = False):
     factory, run = runs.open_run(runs_dir, name)
-    return factory, run, snapshot.load(factory, run.id)
+    return factory, run, snapshot.load(factory, run.id, stats=stats)
 
 
 def resolve(runs_dir: Path, text: str, run_name: str | None = None) -> Ref:
@@ -112,7 +112,7 @@ def print_table(console: Console, snap: snapshot.Snapshot, rows: list) -> None:
 
 # --- status, show, diff, lineage, export --------------------------------------------------
 def cmd_status(args, console: Console) -> int:
-    _, _, snap = open_snapshot(args.runs_dir, args.run)
+    _, _, snap = open_snapshot(args.runs_dir, args.run, stats=True)
     if args.json:
         print(json.dumps(summary.facts(snap), indent=2, default=str))
         return 0
@@ -209,7 +209,7 @@ def compare_facts(snap: snapshot.Snapshot) -> dict:
 
 
 def cmd_compare(args, console: Console) -> int:
-    snaps = [open_snapshot(args.runs_dir, name)[2] for name in (args.run1, args.run2)]
+    snaps = [open_snapshot(args.runs_dir, name, stats=True)[2] for name in (args.run1, args.run2)]
     facts = [compare_facts(s) for s in snaps]
     if args.json:
         print(json.dumps(facts, indent=2, default=str))

@@ -119,7 +119,7 @@ class BwrapBackend:
         with workdir.work_dir(spec) as path:
             group = cg.RunCgroup.create(spec.pids, spec.memory_mb)
             try:
-                setup = launch.rlimits(spec, address_space=not spec.gpus)
+                setup = launch.rlimits(spec, not spec.gpus, launch.nproc_limit(spec, group))
                 env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
                 raw = await launch.execute(command(spec, path), spec, path, env, setup, group)
             finally:

@@ -86,9 +86,11 @@ class DockerBackend:
         for p in spec.readable_paths:
             volumes[os.path.realpath(p)] = {"bind": str(p), "mode": "ro"}
         cpu = max(1, int(spec.cpu_s + 0.999))
-        argv = ["python", *spec.argv[1:], "--request", "/result/request.json"]
+        # the image's own interpreter and site-packages, not the host's (no -S, no host paths)
+        argv = ["python", *[a for a in spec.argv[1:] if a != "-S"], "--request", "/result/request.json"]
         env = workdir.environment(spec, WORK)
         env.pop("PATH", None)
+        env["PYTHONPATH"] = str(spec.python_path[0]) if spec.python_path else ""
         client = _client()
         raw = launch.Raw()
         start = time.monotonic()

@@ -29,7 +29,8 @@ _HEAP = {"gc.get_objects": "read the heap (gc.get_objects)",
          "ctypes.wstring_at": "read raw memory (ctypes.wstring_at)",
          "ctypes.cdata": "read raw memory (ctypes from_address)"}
 _FRAME_ATTRS = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"}
-_HELPERS = ("inspect.py", "traceback.py")  # stdlib modules that hand frames to their caller
+_HELPERS = ("/inspect.py", "/traceback.py")  # stdlib modules that may hand frames to their caller
+_FRAME_RETURNING = {"currentframe", "stack", "trace", "getouterframes", "getinnerframes", "walk_stack", "walk_tb"}
 _IGNORED_KEYS = {"__warningregistry__", "__loader__", "__spec__", "__cached__"}
 
 
@@ -68,13 +69,21 @@ class Guard:
                 self._busy = False
 
     def _caller(self) -> str | None:
-        """The file of the first frame outside this module and the stdlib frame helpers, if untrusted."""
-        frame = sys._getframe(2)
-        while frame is not None:
-            name = frame.f_code.co_filename
-            if name != __file__ and not name.endswith(_HELPERS):
-                break
+        """The untrusted file that obtained a frame object, or None when trusted code did.
+
+        Frames reached through the stdlib helpers count only for the helpers that hand
+        frames back (inspect.stack, traceback.walk_stack, ...), not for those that return
+        text (traceback.format_exc).
+        """
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename == __file__:
             frame = frame.f_back
+        hands_frames = False
+        while frame is not None and frame.f_code.co_filename.endswith(_HELPERS):
+            hands_frames = hands_frames or frame.f_code.co_name in _FRAME_RETURNING
+            frame = frame.f_back
+            if not hands_frames and frame is not None and not frame.f_code.co_filename.endswith(_HELPERS):
+                return None  # a text-returning helper: no frame reaches its caller
         if frame is None:
             return None
         name = frame.f_code.co_filename

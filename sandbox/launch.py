@@ -53,7 +53,26 @@ class Raw:
     cpu_s: float = 0.0
 
 
-def rlimits(spec: RunSpec, address_space: bool = True):
+def nproc_limit(spec: RunSpec, group: cg.RunCgroup | None) -> int | None:
+    """RLIMIT_NPROC for a run, or None where the cgroup's pids cap does the job.
+
+    RLIMIT_NPROC counts all processes of the user, not of the run, so it is set to what the
+    user already runs plus the run's allowance.
+    """
+    if group is not None and group.caps_pids:
+        return None
+    uid = os.getuid()
+    mine = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                mine += entry.stat().st_uid == uid
+            except OSError:
+                pass
+    return mine + spec.pids
+
+
+def rlimits(spec: RunSpec, address_space: bool = True, nproc: int | None = None):
     """The child-side setup before exec: rlimits, then the run's cgroups."""
     def apply(procs_files: list[str], result_w: int | None) -> None:
         cpu = max(1, int(spec.cpu_s + 0.999))
@@ -64,7 +83,8 @@ def rlimits(spec: RunSpec, address_space: bool = True):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_FSIZE, (spec.file_mb << 20, spec.file_mb << 20))
         resource.setrlimit(resource.RLIMIT_NOFILE, (spec.open_files, spec.open_files))
-        resource.setrlimit(resource.RLIMIT_NPROC, (spec.pids, spec.pids))
+        if nproc is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
         cg.enter(procs_files)
         if result_w is not None and result_w != RESULT_FD:
             os.dup2(result_w, RESULT_FD)

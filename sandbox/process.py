@@ -48,7 +48,7 @@ class ProcessBackend:
                 argv = [*UNSHARE, *INIT, *argv]
             group = cg.RunCgroup.create(spec.pids, spec.memory_mb)
             try:
-                setup = launch.rlimits(spec, address_space=not spec.gpus)
+                setup = launch.rlimits(spec, not spec.gpus, launch.nproc_limit(spec, group))
                 raw = await launch.execute(argv, spec, path, workdir.environment(spec, path), setup, group)
             finally:
                 if group is not None:

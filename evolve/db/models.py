@@ -111,6 +111,10 @@ class LLMCall(Base):
     outcome: Mapped[str] = mapped_column(String(40))
     prompt_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     response: Mapped[str | None] = mapped_column(Text, nullable=True)
+    prompt: Mapped[str | None] = mapped_column(Text, nullable=True)  # the conversation sent, as readable text
+    kind: Mapped[str | None] = mapped_column(String(20), nullable=True)  # diff | rewrite | crossover | probe
+    attempt: Mapped[int] = mapped_column(Integer, default=1)  # turn of the conversation (patch error sent back)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # what went wrong, for a failed call
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

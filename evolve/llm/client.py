@@ -109,6 +109,9 @@ def cost_of(model, response, prompt_tokens: int, completion_tokens: int) -> floa
     """Dollars of one answer: the YAML prices when given, else litellm's price map, else 0."""
     if model.input_cost_per_token is not None or model.output_cost_per_token is not None:
         return prompt_tokens * (model.input_cost_per_token or 0.0) + completion_tokens * (model.output_cost_per_token or 0.0)
+    hidden = getattr(response, "_hidden_params", None) or {}
+    if "response_cost" in hidden:  # litellm priced it already (None: a model it has no price for)
+        return float(hidden["response_cost"] or 0.0)
     try:
         return float(litellm().completion_cost(completion_response=response) or 0.0)
     except Exception:  # a model litellm has no price for (self-hosted): free unless priced in the YAML

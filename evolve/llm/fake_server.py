@@ -81,10 +81,10 @@ class FakeLLMServer:
         self._httpd.serve_forever()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
+        if self._thread is not None:  # serving in the background thread: end it first
+            self._httpd.shutdown()
             self._thread.join(timeout=5)
+        self._httpd.server_close()
 
     def __enter__(self) -> "FakeLLMServer":
         return self.start()
@@ -110,6 +110,7 @@ class FakeLLMServer:
 def _handler(server: FakeLLMServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else header and body segments wait ~40 ms for a delayed ACK
 
         def log_message(self, *args) -> None:  # quiet
             pass

@@ -21,6 +21,8 @@ from evolve.mutate.prompt import PromptBuilder, TemplateError, load_templates
 if TYPE_CHECKING:
     from evolve.problem import Problem
 
+REPLAY_MISSES_TO_STOP = 5
+
 __all__ = ["CallRecord", "LLMConfigError", "LLMMutator", "ProgramView", "Proposal"]
 
 
@@ -82,6 +84,7 @@ class LLMMutator:
                                      cfg.feedback_chars)
         self._jitter = random.Random(0)  # backoff jitter apart from self.rng: replays stay in step
         self.preflight_calls: list[CallRecord] = []  # probe calls, for the ledger (program_id NULL)
+        self._replay_misses = 0  # prompts in a row that the replayed run never sent
 
     # --- before the run ----------------------------------------------------------
     async def preflight(self) -> None:
@@ -111,7 +114,8 @@ class LLMMutator:
         for turn in range(1, self.cfg.max_patch_attempts + 1):
             answer, failure = await self._ask(model, messages, kind, turn, calls)
             if answer is None:
-                return Proposal(None, mutation, model, calls, failure, skipped=not calls)
+                replay_miss = failure.startswith("replay:")
+                return Proposal(None, mutation, model, calls, failure, skipped=not calls and not replay_miss)
             try:
                 code = apply_answer(parent.code, answer, kind)
             except PatchError as exc:
@@ -137,9 +141,10 @@ class LLMMutator:
         h, text = prompt_hash(messages), render(messages)
         if self.replay is not None:
             if h not in self.replay:
+                self._replay_misses += 1
                 return None, (f"replay: no recorded response for this prompt (hash {h[:12]}); the run being "
                               "replayed never sent it — the problem, templates or run state differ")
-            answer = self.replay[h]
+            answer, self._replay_misses = self.replay[h], 0
             calls.append(CallRecord(model, 0, 0, 0.0, 0.0, "replayed", h, text, answer, kind, turn))
             return (answer, "") if answer and answer.strip() else (None, f"empty answer from {model} (replayed)")
         attempts, blocked = await client.complete(self.models[model], messages, self.ledger, self.cfg.retries,
@@ -177,7 +182,13 @@ class LLMMutator:
         self.ledger.restore(spent_usd, calls)
 
     def budget_reason(self) -> str:
-        return "" if self.replay is not None else self.ledger.reason()
+        """Non-empty when another call would break max_usd / max_llm_calls (or a replay has diverged)."""
+        if self.replay is not None:
+            if self._replay_misses >= REPLAY_MISSES_TO_STOP:
+                return (f"replay: {self._replay_misses} prompts in a row have no recorded response; "
+                        "this run has diverged from the one being replayed")
+            return ""
+        return self.ledger.reason()
 
     def all_models_down(self) -> str:
         return self.ensemble.all_down()

@@ -50,7 +50,13 @@ def apply_answer(parent: str, answer: str, kind: str) -> str:
             raise PatchError("no SEARCH/REPLACE block in the answer; use the format "
                              "<<<<<<< SEARCH / ======= / >>>>>>> REPLACE")
     else:
-        child = apply_rewrite(parent_n, answer_n)
+        try:
+            child = apply_rewrite(parent_n, answer_n)
+        except PatchError:
+            edits = parse_edits(answer_n)  # edits where a rewrite was asked for: take them
+            if not edits:
+                raise
+            child = apply_edits(parent_n, edits)
     check_child(parent_n, child)
     return child.replace("\n", "\r\n") if crlf else child
 

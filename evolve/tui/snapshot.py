@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from evolve.db import repo
 from evolve.problem import Objective
 
 try:  # the lead's non-dominated sorting; a local copy until it lands everywhere
@@ -87,6 +88,8 @@ class Snapshot:
     rows: list[Row]  # in creation order
     columns: set[str]
     spend: dict[str, dict] = field(default_factory=dict)  # model -> calls, cost_usd, tokens
+    dedup: dict = field(default_factory=dict)  # repo.dedup_stats
+    cascade: dict = field(default_factory=dict)  # repo.cascade_stats
     by_id: dict[int, Row] = field(default_factory=dict)
     children: dict[int, list[int]] = field(default_factory=dict)
 
@@ -220,8 +223,9 @@ def run_row(session: Session, run_id: int) -> dict:
     return data
 
 
-def load(factory: sessionmaker[Session], run_id: int) -> Snapshot:
-    """Read the run, its programs (without code) and its LLM spend in one short read transaction."""
+def load(factory: sessionmaker[Session], run_id: int, stats: bool = False) -> Snapshot:
+    """Read the run, its programs (without code) and its LLM spend in one short read transaction;
+    with `stats`, also what the duplicate filter and the evaluation cascade saved."""
     with factory() as session:
         run = run_row(session, run_id)
         cols = columns(session, "programs")
@@ -229,6 +233,7 @@ def load(factory: sessionmaker[Session], run_id: int) -> Snapshot:
         result = session.execute(text(f"SELECT {wanted} FROM programs WHERE run_id = :r ORDER BY iteration"),
                                  {"r": run_id}).mappings().all()
         calls = _llm_calls(session, run_id)
+        extra = _stats(session, run_id, run["config"]) if stats else {}
     rows = [_row(dict(m)) for m in result]
     spend: dict[str, dict] = {}
     for c in calls:
@@ -242,7 +247,17 @@ def load(factory: sessionmaker[Session], run_id: int) -> Snapshot:
         if call:
             r.model, r.cost_usd = call["model"], call["cost_usd"]
             r.tokens = (call["prompt_tokens"] or 0) + (call["completion_tokens"] or 0)
-    return Snapshot(run, objectives_of(run["config"]), rows, cols, spend)
+    return Snapshot(run, objectives_of(run["config"]), rows, cols, spend, **extra)
+
+
+def _stats(session: Session, run_id: int, config: Any) -> dict:
+    config = _json(config) or {}
+    stages = [s.get("name") for s in (config.get("workloads") or {}).get("stages", [])]
+    tolerance = (config.get("dedup") or {}).get("tolerance", 1e-9)
+    try:
+        return {"dedup": repo.dedup_stats(session, run_id, tolerance), "cascade": repo.cascade_stats(session, run_id, stages)}
+    except Exception:  # an older database without these columns: no figures rather than no status
+        return {}
 
 
 def _llm_calls(session: Session, run_id: int) -> list[dict]:

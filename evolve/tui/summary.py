@@ -42,6 +42,7 @@ def facts(snap: Snapshot) -> dict:
         "best_per_island": {str(i): {"id": r.id, "score": r.score} for i, r in sorted(snap.islands().items())},
         "improvements": [{"id": r.id, "score": r.score, "mutation": r.mutation, "model": r.model}
                          for r in snap.improvements(5)],
+        "dedup": snap.dedup, "cascade": snap.cascade,
     }
 
 
@@ -77,6 +78,17 @@ def render(snap: Snapshot, improvements: int = 5) -> Group:
         cap = f" of ${max_usd:g}" if max_usd else ""
         per_model = ", ".join(f"{m} ${s['cost_usd']:.4f} ({s['calls']} calls)" for m, s in sorted(snap.spend.items()))
         grid.add_row("spend", f"${f['spent_usd']:.4f}{cap}" + (f": {per_model}" if per_model else ""))
+    dedup, cascade = f["dedup"], f["cascade"]
+    if dedup:
+        rate = dedup["collision_rate"]
+        grid.add_row("duplicates caught", (
+            f"{dedup['syntactic']} syntactic, {dedup['functional']} functional: {dedup['evaluations_saved']} "
+            f"evaluations and {dedup['seconds_saved']:.1f} s saved (probes cost {dedup['probe_seconds']:.1f} s); "
+            f"{dedup['unhashable']} unhashable; collision rate "
+            + ("not measured" if rate is None else f"{rate:.1%} of {dedup['audited']} audited")))
+    if cascade and cascade["stopped_early"]:
+        grid.add_row("cascade", f"{cascade['stopped_early']} stopped early: {cascade['seconds_saved']:.1f} s of "
+                     f"evaluation saved ({cascade['share_saved']:.0%})")
     islands = snap.islands()
     if islands:
         grid.add_row("best per island", "  ".join(f"{i}: #{r.id} {_score(r.score)}" for i, r in sorted(islands.items())))

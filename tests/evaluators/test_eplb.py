@@ -359,9 +359,10 @@ def test_probe_is_deterministic_and_functional(tmp_path):
 # ---------------------------------------------------------------- the ready problem
 
 def test_problem_yaml_follows_the_contract():
+    from evolve.problem import load_problem
+
+    load_problem(PROBLEM)  # the controller's own schema accepts every key
     doc = yaml.safe_load((PROBLEM / "problem.yaml").read_text())
-    assert set(doc) <= {"name", "description", "program", "evaluator", "objectives", "constraints",
-                        "workloads", "sandbox", "evolution"}
     assert (PROBLEM / doc["program"]).is_file() and doc["evaluator"] == "evaluators.eplb"
     text = (PROBLEM / doc["program"]).read_text()
     assert "# EVOLVE-BLOCK-START" in text and "# EVOLVE-BLOCK-END" in text

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 
 from evolve.llm import client
@@ -31,6 +32,17 @@ def test_ok_answer_with_tokens_and_yaml_price(fake_llm):
     assert ledger.calls == 1 and abs(ledger.spent_usd - a.cost_usd) < 1e-12 and ledger.in_flight == 0
     sent = server.chat_requests[0]["body"]
     assert sent["temperature"] == 0.3 and sent["max_tokens"] == 77 and sent["messages"] == MESSAGES
+
+
+def test_known_model_is_priced_from_litellms_price_map(fake_llm):
+    server = fake_llm([Step(content="x", usage={"prompt_tokens": 1000, "completion_tokens": 100})])
+    (attempts, _), _ = complete(ModelSpec(name="openai/gpt-4o-mini", api_base=server.url, api_key_env="PATH"))
+    lib = client.litellm()
+    price = lib.model_cost["gpt-4o-mini"]
+    expected = 1000 * price["input_cost_per_token"] + 100 * price["output_cost_per_token"]
+    assert expected > 0 and abs(attempts[0].cost_usd - expected) < 1e-12
+    headers = {k.lower(): v for k, v in server.chat_requests[0]["headers"].items()}
+    assert headers["authorization"] == "Bearer " + os.environ["PATH"]  # the key from api_key_env
 
 
 def test_unpriced_self_hosted_model_costs_nothing(fake_llm):

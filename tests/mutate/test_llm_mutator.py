@@ -147,6 +147,10 @@ def test_replay_serves_recorded_answers_and_names_a_missing_one(fake_llm, tmp_pa
     assert again.calls[0].cost_usd == 0 and len(server.chat_requests) == 1
     missing = asyncio.run(replayer.propose(PARENT, [], ["something else"], None))
     assert missing.code is None and "replay: no recorded response for this prompt" in missing.rejection
+    assert not missing.skipped and missing.calls == [] and replayer.budget_reason() == ""
+    for _ in range(4):
+        asyncio.run(replayer.propose(PARENT, [], ["something else"], None))
+    assert "5 prompts in a row have no recorded response" in replayer.budget_reason()
 
 
 def test_preflight_probe_is_recorded(fake_llm, tmp_path):

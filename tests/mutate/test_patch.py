@@ -195,3 +195,7 @@ def test_rewrite_without_a_program_is_rejected():
 def test_diff_answer_holding_a_whole_program_is_taken_as_rewrite():
     new = PARENT.replace("b = 2.0", "b = 8.0")
     assert apply_answer(PARENT, f"```python\n{new}```", "diff") == new
+
+
+def test_rewrite_answered_with_edits_takes_the_edits():
+    assert "b = 4.0" in apply_answer(PARENT, edit("    b = 2.0", "    b = 4.0"), "rewrite")

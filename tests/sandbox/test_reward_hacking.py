@@ -27,6 +27,11 @@ HACKS = {
                                "ev.evaluate.__code__ = (lambda p, w: {'metrics': {'score': 10**9}}).__code__\n" + HONEST),
     "heap search for the workload": ("import gc\nfound = [o for o in gc.get_objects() if isinstance(o, dict) and 'answer' in o]\n"
                                      + HONEST),
+    "inspect.stack to the evaluator": ("import inspect\ndef main(data):\n"
+                                       "    outer = inspect.stack()[1].frame\n    return float(sum(data))\n"),
+    "traceback frame to the evaluator": ("import sys\ndef main(data):\n    try:\n        1 / 0\n"
+                                         "    except ZeroDivisionError:\n        f = sys.exc_info()[2].tb_frame.f_back\n"
+                                         "    return float(sum(data))\n"),
     "stack walk to the evaluator": ("import sys\ndef main(data):\n    f = sys._getframe(1)\n"
                                     "    return float(sum(f.f_locals.get('data', data)))\n"),
 }
@@ -65,3 +70,48 @@ def test_result_needs_this_runs_nonce():
     payload, problem = parse_result(b"xyz\n{\"value\": 1}", "abc")
     assert payload is None and "nonce" in problem
     assert parse_result(b"", "abc")[0] is None
+
+
+LEGIT = '''
+import collections, dataclasses, enum, logging, traceback, typing, warnings
+
+Point = collections.namedtuple("Point", "x y")
+
+
+@dataclasses.dataclass
+class Box:
+    size: int = 1
+
+
+class Colour(enum.Enum):
+    RED = 1
+
+
+def main(data):
+    try:
+        raise ValueError("handled")
+    except ValueError:
+        text = traceback.format_exc()
+    warnings.warn("just a warning")
+    logging.getLogger("candidate").info("hello")
+    assert "handled" in text and Point(1, 2).x == 1 and Box().size == 1 and Colour.RED.value == 1
+    return float(sum(data))
+'''
+
+
+def test_ordinary_python_is_not_mistaken_for_tampering(backend):
+    res = run_eval(backend, TIMED, LEGIT)
+    assert res.status == "ok", res.error
+    assert res.result["metrics"]["valid"] is True
+
+
+def test_reference_data_edited_in_place_is_caught():
+    import numpy as np
+
+    from evaluators.common import CandidateError, fingerprint, unchanged
+    data = {"trace": np.arange(10), "names": ["a", "b"]}
+    before = fingerprint(data)
+    unchanged(before, data, "trace")
+    data["trace"][3] = 0
+    with pytest.raises(CandidateError, match="modified the evaluator's trace"):
+        unchanged(before, data, "trace")

@@ -7,7 +7,7 @@ fake server (127.0.0.1) with a stream of N scripted HTTP responses, a seeded
 mix of: good SEARCH/REPLACE edits, good whole-program rewrites, edits whose
 SEARCH text is not in the program, edits outside the EVOLVE-BLOCKs, no-op
 edits, empty answers, 429s (Retry-After: 0), 500s, malformed bodies and slow
-answers past the model's timeout. Settings: retries 2, max_patch_attempts 2,
+answers past the model's timeout. Settings: retries 2, max_patch_attempts 2 (--patch-attempts),
 one proposal at a time so the stream is consumed in order. It prints how many
 proposals end as a child to evaluate, how many are rejected (by reason), and
 how many needed a retry (transport or patch).
@@ -97,13 +97,13 @@ def reason_class(rejection: str) -> str:
     return rejection[:60]
 
 
-def part1(n: int, seed: int) -> None:
+def part1(n: int, seed: int, patch_attempts: int) -> None:
     problem = load_problem("cache_eviction", check_evaluator=False)
     steps, cases = stream(problem.initial_code, n, seed)
     with FakeLLMServer(steps) as server:
         mutator = LLMMutator(problem_with({
             "models": [{"name": "openai/fake", "api_base": server.url, "timeout_s": TIMEOUT_S}],
-            "retries": 2, "backoff_s": 0.0, "max_patch_attempts": 2, "cooldown_after": 1000,
+            "retries": 2, "backoff_s": 0.0, "max_patch_attempts": patch_attempts, "cooldown_after": 1000,
             "mutation": {"diff": 0.8, "rewrite": 0.2}}), random.Random(seed))
         parent = ProgramView(0, problem.initial_code, 0.5, {"hit_rate": 0.5}, "", 0)
         started = time.perf_counter()
@@ -114,7 +114,8 @@ def part1(n: int, seed: int) -> None:
     rejected = [p for p in proposals if p.code is None]
     retried = [p for p in proposals if len(p.calls) > 1]
     patch_retried = [p for p in proposals if any(c.attempt > 1 for c in p.calls)]
-    print(f"stream of {n} scripted responses (seed {seed}); cases: {dict(sorted(cases.items()))}")
+    print(f"stream of {n} scripted responses (seed {seed}, max_patch_attempts {patch_attempts}); "
+          f"cases: {dict(sorted(cases.items()))}")
     print(f"  responses by call outcome: {dict(sorted(outcomes.items()))} (total {sum(outcomes.values())})")
     print(f"  proposals: {len(proposals)} -> evaluated (a child to run): {len(evaluated)}, "
           f"rejected with a reason: {len(rejected)}")
@@ -198,8 +199,9 @@ def main() -> None:
     ap.add_argument("--responses", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=300)
+    ap.add_argument("--patch-attempts", type=int, default=2)
     args = ap.parse_args()
-    part1(args.responses, args.seed)
+    part1(args.responses, args.seed, args.patch_attempts)
     part2(args.repeat)
     part3(50)
 

@@ -4,7 +4,9 @@ Rows (medians of --repeats runs, sequential, on this machine):
   bare python -c pass            the floor: one interpreter start
   bare runner, no-op evaluator   python -m sandbox.runner outside any sandbox (runner + guard)
   <backend> no-op evaluation     candidate `def main(): return 0` through sandbox.probes
-  <backend> numpy evaluation     the same, with a candidate that imports numpy
+  <backend> numpy evaluation     the same through an evaluator that imports numpy (as real ones do)
+  <backend> warm ...             through sandbox.warm: each single-use sandbox was started
+                                 while the controller was busy (a 0.5 s gap, not timed)
 Usage: python benchmarks/sandbox_overhead.py [--repeats 20]
 """
 from __future__ import annotations
@@ -25,6 +27,20 @@ from sandbox.spec import RunSpec  # noqa: E402
 
 NOOP = "def main():\n    return 0\n"
 NUMPY = "import numpy\n\ndef main():\n    return int(numpy.arange(10).sum())\n"
+NUMPY_EVALUATOR = "import numpy  # noqa: F401\nfrom sandbox.probes import evaluate  # noqa: F401\n"
+EVALUATORS: dict[str, str] = {}
+
+
+def evaluator_for(code: str) -> str:
+    """sandbox.probes; for the numpy candidate, a file evaluator that imports numpy first."""
+    if code != NUMPY:
+        return "sandbox.probes"
+    if "numpy" not in EVALUATORS:
+        import tempfile
+        folder = Path(tempfile.mkdtemp(prefix="evolve-bench-"))
+        (folder / "numpy_evaluator.py").write_text(NUMPY_EVALUATOR)
+        EVALUATORS["numpy"] = str(folder / "numpy_evaluator.py")
+    return EVALUATORS["numpy"]
 
 
 def median_s(fn, repeats: int) -> float:
@@ -39,17 +55,38 @@ def median_s(fn, repeats: int) -> float:
 
 def evaluation(backend, code: str):
     def run():
-        spec = request.evaluation("sandbox.probes", "evaluate", code, {}, wall_s=60, cpu_s=60)
+        spec = request.evaluation(evaluator_for(code), "evaluate", code, {}, wall_s=60, cpu_s=60)
         res = asyncio.run(backend.run(spec))
         assert res.ok, (res.status, res.error)
     return run
+
+
+def warm_median_s(backend, code: str, repeats: int) -> float:
+    from sandbox.warm import WarmPool
+    pool = WarmPool(backend, 1)
+
+    async def main() -> list[float]:
+        times = []
+        for _ in range(repeats + 1):
+            await asyncio.sleep(0.5)  # the controller's own work (LLM calls) while the next sandbox warms
+            spec = request.evaluation(evaluator_for(code), "evaluate", code, {}, wall_s=60, cpu_s=60)
+            start = time.perf_counter()
+            res = await pool.run(spec)
+            times.append(time.perf_counter() - start)
+            assert res.ok, (res.status, res.error)
+        return times[1:]  # the first one starts cold
+
+    try:
+        return statistics.median(asyncio.run(main()))
+    finally:
+        pool.close()
 
 
 def bare_runner(code: str):
     process = sandbox.select("process")[0]
 
     def run():  # the process backend's launch path without unshare: runner + rlimits only
-        spec = request.evaluation("sandbox.probes", "evaluate", code, {}, wall_s=60, cpu_s=60)
+        spec = request.evaluation(evaluator_for(code), "evaluate", code, {}, wall_s=60, cpu_s=60)
         plain = RunSpec(**{**spec.__dict__, "network": True})
         res = asyncio.run(process.run(plain))
         assert res.ok, (res.status, res.error)
@@ -72,6 +109,9 @@ def main() -> None:
         backend = sandbox.select(name)[0]
         rows.append((f"{name} no-op evaluation", median_s(evaluation(backend, NOOP), args.repeats)))
         rows.append((f"{name} numpy evaluation", median_s(evaluation(backend, NUMPY), args.repeats)))
+        if name != "docker":
+            rows.append((f"{name} warm no-op evaluation", warm_median_s(backend, NOOP, args.repeats)))
+            rows.append((f"{name} warm numpy evaluation", warm_median_s(backend, NUMPY, args.repeats)))
     floor = rows[0][1]
     print(f"{'what':48} {'median ms':>10} {'x bare':>8}")
     for what, seconds in rows:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from evolve import commands, doctor, inspect, runs, verify
 from evolve.db.engine import DatabaseError
 from evolve.llm import commands as llm_commands
 from evolve.problem import ProblemError, parse_duration
+from evolve.ray_executor import ExecutorError
 from evolve.tui import table as tbl
 from sandbox import SandboxError
 
@@ -32,6 +34,9 @@ def _duration(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evolve", description="LLM-driven evolutionary algorithm discovery.")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs live (default: ./runs)")
+    parser.add_argument("--db", metavar="URL", default=os.environ.get("EVOLVE_DB") or None,
+                        help="keep runs in this database instead of runs/<run>/evolve.db, e.g. "
+                             "postgresql+psycopg://user@host/evolve (default: $EVOLVE_DB)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     start = sub.add_parser("start", help="start a run on a problem (directory, YAML file or built-in name)")
@@ -67,29 +72,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _budget_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("local", "ray"), help="where evaluations run (overrides executor.kind)")
+    p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster: auto, host:port or ray://host:port "
+                   "(overrides executor.ray.address; default: a local cluster)")
     p.add_argument("--iterations", type=int, help="children to create in the run (overrides the YAML budget)")
     p.add_argument("--wall-time", type=_duration, help="stop after this long, e.g. 90s, 30m, 2h")
     p.add_argument("--concurrency", type=int, help="evaluations at once")
+    p.add_argument("--model", action="append", metavar="NAME",
+                   help="use this litellm model instead of llm.models (repeat for an ensemble)")
+    p.add_argument("--api-base", metavar="URL", help="OpenAI-compatible endpoint for the --model models")
+    p.add_argument("--replay", metavar="RUN", help="serve the recorded LLM answers of RUN instead of calling models")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
     err = Console(stderr=True)
+    args.runs_dir = runs.runs_location(args.runs_dir, args.db)
     try:
         return args.func(args, console)
-    except (ProblemError, runs.RunError, DatabaseError, SandboxError) as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    except (ProblemError, runs.RunError, DatabaseError, SandboxError, ExecutorError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
 
 
 def cmd_start(args, console: Console) -> int:
-    overrides = runs.Overrides(args.iterations, args.wall_time, args.concurrency)
+    overrides = runs.Overrides(args.iterations, args.wall_time, args.concurrency, executor=args.executor,
+                               ray_address=args.ray_address, models=args.model, api_base=args.api_base,
+                               replay=args.replay)
     if args.command == "resume":
         outcome = runs.resume(args.runs_dir, args.run, overrides, console)
     else:
         outcome = runs.start(args.problem, args.runs_dir, args.name, overrides, console, resume=args.resume)
-    _print_outcome(outcome, args.runs_dir, console)
+    _print_outcome(outcome, runs.runs_location(args.runs_dir, outcome.db_url or args.db), console)
     return 1 if outcome.run.status == "failed" else 0
 
 
@@ -125,9 +140,9 @@ def cmd_runs(args, console: Console) -> int:
         print(json.dumps(data, indent=2))
         return 0
     if not data:
-        console.print(f"no runs in {args.runs_dir}/; start one with `evolve start PROBLEM`.")
+        console.print(f"no runs in {_where(args)}; start one with `evolve start PROBLEM`.")
         return 0
-    t = Table(title=f"runs in {args.runs_dir}/")
+    t = Table(title=f"runs in {_where(args)}")
     for col in ("name", "problem", "status", "best score", "programs", "by status"):
         t.add_column(col)
     for r in data:
@@ -136,6 +151,11 @@ def cmd_runs(args, console: Console) -> int:
         t.add_row(r["name"], r["problem"], r["status"], best, str(r["programs"]), counts)
     console.print(t)
     return 0
+
+
+def _where(args) -> str:
+    from evolve.db.engine import redact
+    return redact(args.db) if args.db else f"{args.runs_dir}/"
 
 
 if __name__ == "__main__":

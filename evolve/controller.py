@@ -22,6 +22,7 @@ from evolve.db import repo
 from evolve.db.models import Program, Run
 from evolve.dedup import Deduplicator, Verdict
 from evolve.mutate.offline import OfflineMutator
+from evolve.propose import Draft, make_proposer
 from evolve.population import Member, Population
 from evolve.problem import Problem
 from evolve.scoring import assess, objective_vector, violation
@@ -53,7 +54,8 @@ class Reporter(Protocol):
 
 class Controller:
     def __init__(self, problem: Problem, factory: sessionmaker[Session], run: Run, executor: Executor,
-                 limits: Limits, concurrency: int, reporter: Reporter, mutator: OfflineMutator | None = None):
+                 limits: Limits, concurrency: int, reporter: Reporter, mutator: OfflineMutator | None = None,
+                 llm=None, max_in_flight: int | None = None):
         evo = problem.spec.evolution
         self.problem, self.factory, self.run_row, self.executor = problem, factory, run, executor
         self.limits, self.concurrency, self.reporter = limits, concurrency, reporter
@@ -63,7 +65,13 @@ class Controller:
         self.next_iteration = 0
         self.since_improvement = 0  # recorded programs since the best score last rose
         self.rng = random.Random(evo.seed)
-        self.mutator = mutator or OfflineMutator(self.rng, evo.crossover_rate)
+        if llm is not None:
+            llm.rng = self.rng  # one random stream: a replayed run makes the same choices
+        self.proposer = make_proposer(problem, factory, self.rng, lambda code: code_hash(code) in self.seen,
+                                      llm=llm, mutator=mutator)
+        # candidates in flight: evaluation slots, plus proposals waiting on a model
+        self.max_in_flight = max_in_flight or concurrency + self.proposer.extra_in_flight
+        self.llm_preflight = list(getattr(llm, "preflight_calls", []))
         self.stop_requested = asyncio.Event()
         self.initial_error: str | None = None
         self.fruitless = 0
@@ -76,6 +84,10 @@ class Controller:
             rows = repo.programs(session, self.run_row.id)
             members, cells = repo.population_rows(session, self.run_row.id)
         self.dedup.restore(rows)
+        with self.factory.begin() as session:
+            self.proposer.restore(session, self.run_row.id)
+            repo.add_llm_calls(session, self.run_row.id, None, self.llm_preflight)
+        self.llm_preflight = []
         by_id = {row.id: row for row in rows}
         cell_of = {c.program_id: c.cell for c in cells}
         pending = []
@@ -103,10 +115,11 @@ class Controller:
         return Member(row.id, row.score, row.code, row.generation, row.island,
                       objective_vector(self.problem.spec.objectives, row.metrics or {}), row.metrics or {})
 
-    def _insert(self, **fields) -> Program:
+    def _insert(self, calls: list | None = None, **fields) -> Program:
         with self.factory.begin() as session:
             program = repo.add_program(session, run_id=self.run_row.id, iteration=self.next_iteration,
                                        code_hash=code_hash(fields["code"]), **fields)
+            repo.add_llm_calls(session, self.run_row.id, program.id, calls or [])
         self.next_iteration += 1
         self.seen.add(program.code_hash)
         return program
@@ -127,7 +140,7 @@ class Controller:
         reason = ""
         try:
             while True:
-                while len(in_flight) < self.concurrency and not self.stop_requested.is_set():
+                while len(in_flight) < self.max_in_flight and not self.stop_requested.is_set():
                     if queue:
                         in_flight.add(asyncio.ensure_future(self._evaluate(queue.pop(0))))
                         continue
@@ -163,21 +176,34 @@ class Controller:
             return f"target score {lim.target_score:g} reached (best {best.score:.6g})"
         if lim.patience is not None and self.since_improvement >= lim.patience:
             return f"no improvement in {self.since_improvement} evaluations (patience {lim.patience})"
-        return ""
+        return self.proposer.stop_reason()
 
     def _no_parent_reason(self) -> str:
         detail = f": {self.initial_error}" if self.initial_error else ""
         return f"no program scored, so there is no parent to mutate (the starting program failed{detail})"
 
     async def _candidate(self) -> None:
-        proposal = self._propose()
-        if proposal is None:
+        island = self.population.next_island()
+        parent = self.population.select(self.rng, island)
+        inspirations = self.population.inspirations(self.rng, parent)
+        partner = inspirations[0] if inspirations else None
+        draft = await self.proposer.propose(parent, partner, inspirations)
+        if draft is None or draft.skipped:
             self.children -= 1
-            self.fruitless += 1
+            self.fruitless += draft is None
             return
         self.fruitless = 0
-        verdict = self.dedup.syntactic(proposal["code"])
-        program = self._insert(**proposal, ast_hash=verdict.ast_hash)
+        parent.children += 1
+        crossed = draft.partner_used and partner is not None
+        fields = dict(mutation=draft.mutation, parent_id=parent.id, island=island,
+                      second_parent_id=partner.id if crossed else None,
+                      generation=1 + max(parent.generation, partner.generation if crossed else 0))
+        if draft.code is None:
+            self._record_rejected(parent, draft, fields)
+            return
+        verdict = self.dedup.syntactic(draft.code)
+        program = self._insert(draft.calls, code=draft.code, diff=unified_diff(parent.code, draft.code, parent.id),
+                               ast_hash=verdict.ast_hash, **fields)
         if verdict.original_id is None:
             self.dedup.register(program.id, verdict)
             verdict = await self.dedup.functional_check(program.code, verdict)
@@ -186,26 +212,19 @@ class Controller:
             self._notes()
         if verdict.original_id is not None and not verdict.evaluate_anyway:
             self._record_duplicate(program, verdict)
+            self.proposer.observe(draft, None)
             return
         await self._evaluate(program, verdict)
+        scored = program.status == "evaluated" and program.duplicate_of is None
+        self.proposer.observe(draft, program.score - parent.score if scored else None)
 
-    def _propose(self) -> dict | None:
-        """The fields of a new child program, or None when the mutator found nothing new."""
-        island = self.population.next_island()
-        parent = self.population.select(self.rng, island)
-        partner = next(iter(self.population.inspirations(self.rng, parent)), None)
-        child = self.mutator.propose(parent.code, lambda code: code_hash(code) in self.seen,
-                                     partner.code if partner else None)
-        if child is None:
-            return None
-        parent.children += 1
-        crossed = child.mutation.endswith("crossover") and partner is not None
-        return dict(
-            code=child.code, mutation=child.mutation, parent_id=parent.id, island=island,
-            second_parent_id=partner.id if crossed else None,
-            generation=1 + max(parent.generation, partner.generation if crossed else 0),
-            diff=unified_diff(parent.code, child.code, parent.id),
-        )
+    def _record_rejected(self, parent: Member, draft: Draft, fields: dict) -> None:
+        """A proposal with nothing to evaluate (a patch that did not apply, an empty answer): kept with its reason."""
+        program = self._insert(draft.calls, code=parent.code, status="rejected", error=draft.rejection, **fields)
+        self.since_improvement += 1
+        self.proposer.observe(draft, None)
+        best = self.population.best()
+        self.reporter.recorded(program, best.score if best else None)
 
     async def _evaluate(self, program: Program, verdict: Verdict | None = None) -> None:
         outcomes = await self.executor.evaluate(program.code)
@@ -248,6 +267,8 @@ class Controller:
             self.since_improvement += 1
             if program.iteration == 0:
                 self.initial_error = error
+            elif error:
+                self.proposer.failed(f"#{program.id} ({program.mutation}) {status}: {error[-400:]}")
         fields = dict(status=status, score=score, metrics=metrics or None, error=error, violation=miss)
         if verdict is not None:
             fields.update(func_hash=verdict.func_hash, dedup_level=verdict.level,

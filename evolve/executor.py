@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import sandbox
 from sandbox import gpus as gpu, request
 from sandbox.spec import INVALID_RESULT, OK, RunResult, RunSpec
+from sandbox.warm import WarmPool
 
-from evolve.problem import Problem, Stage
+from evolve.problem import Problem, SandboxConfig, Stage
 from evolve.scoring import first_unmet
 
 PROJECT_ROOT = request.PROJECT_ROOT
@@ -49,18 +50,15 @@ class LocalExecutor:
             raise sandbox.SandboxError(str(exc)) from None
         self.problem = problem
         self.backend, self.backend_note = sandbox.select(cfg.backend)
+        if cfg.warm and not self.gpus_per_run and self.backend.name in ("bwrap", "process"):
+            self.backend = WarmPool(self.backend, concurrency)
         # a timing problem without GPUs measures on a quiet machine: one evaluation at a time
         self.slots = asyncio.Semaphore(1 if cfg.timing and not self.gpus_per_run else concurrency)
         self.devices = gpu.DevicePool(available if self.gpus_per_run else 0)
 
     def _spec(self, code: str, function: str, workload: dict, devices: tuple[int, ...] = ()) -> RunSpec:
-        cfg = self.problem.spec.sandbox
-        return request.evaluation(
-            self.problem.evaluator_ref, function, code, workload,
-            wall_s=cfg.wall_s, cpu_s=cfg.cpu_s, memory_mb=cfg.memory_mb, output_bytes=cfg.output_bytes,
-            pids=cfg.pids, tmpfs_mb=cfg.tmpfs_mb, gpus=devices,
-            result="/result/result" if self.backend.name == "docker" else "fd",
-        )
+        return evaluation_spec(self.problem.evaluator_ref, self.problem.spec.sandbox, self.backend.name,
+                               function, code, workload, devices)
 
     @asynccontextmanager
     async def _slot(self):
@@ -78,29 +76,52 @@ class LocalExecutor:
         workload = self.problem.spec.workloads.probe
         if workload is None:
             return None
-        outputs, wall = [], 0.0
         async with self._slot() as devices:
-            for _ in range(repeat):
-                result = await self.backend.run(self._spec(code, "probe", workload, devices))
-                wall += result.wall_s
-                if not result.ok:
-                    result.wall_s = wall
-                    return result
-                outputs.append(result.result)
-        result.result, result.wall_s = outputs, wall
-        return result
+            return await run_probe(repeat, lambda: self.backend.run(self._spec(code, "probe", workload, devices)))
 
     async def evaluate(self, code: str, stages: list[Stage] | None = None) -> list[StageOutcome]:
         """Run the stages (default: the search stages) in order; stop at the first that fails its `require`."""
-        outcomes = []
         async with self._slot() as devices:
-            for stage in self.problem.spec.workloads.stages if stages is None else stages:
-                result = await self.backend.run(self._spec(code, "evaluate", stage.workload, devices))
-                outcome = _stage_outcome(stage, result)
-                outcomes.append(outcome)
-                if not outcome.passed:
-                    break
-        return outcomes
+            return await run_stages(self.problem.spec.workloads.stages if stages is None else stages,
+                                    lambda stage: self.backend.run(self._spec(code, "evaluate", stage.workload,
+                                                                              devices)))
+
+
+# --- shared by every executor (the Ray executor runs these on its worker nodes) ----------------
+def evaluation_spec(evaluator_ref: str, cfg: SandboxConfig, backend_name: str, function: str, code: str,
+                    workload: dict, devices: tuple[int, ...] = ()) -> RunSpec:
+    """The sandboxed run of one evaluator call (`evaluate` or `probe`) on one workload."""
+    return request.evaluation(
+        evaluator_ref, function, code, workload,
+        wall_s=cfg.wall_s, cpu_s=cfg.cpu_s, memory_mb=cfg.memory_mb, output_bytes=cfg.output_bytes,
+        pids=cfg.pids, tmpfs_mb=cfg.tmpfs_mb, gpus=devices,
+        result="/result/result" if backend_name == "docker" else "fd",
+    )
+
+
+async def run_stages(stages: list[Stage], run: Callable[[Stage], Awaitable[RunResult]]) -> list[StageOutcome]:
+    """Run the stages in order through `run`; stop after the first that fails or misses its `require`."""
+    outcomes = []
+    for stage in stages:
+        outcome = _stage_outcome(stage, await run(stage))
+        outcomes.append(outcome)
+        if not outcome.passed:
+            break
+    return outcomes
+
+
+async def run_probe(repeat: int, run: Callable[[], Awaitable[RunResult]]) -> RunResult:
+    """The probe `repeat` times: the result's `result` is the list of outputs; the first failure as it is."""
+    outputs, wall = [], 0.0
+    for _ in range(repeat):
+        result = await run()
+        wall += result.wall_s
+        if not result.ok:
+            result.wall_s = wall
+            return result
+        outputs.append(result.result)
+    result.result, result.wall_s = outputs, wall
+    return result
 
 
 def _stage_outcome(stage: Stage, result: RunResult) -> StageOutcome:

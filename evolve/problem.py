@@ -79,6 +79,7 @@ class SandboxConfig(_Strict):
     tmpfs_mb: int = Field(512, ge=1)
     gpus: int | Literal["auto"] = Field(0)
     timing: bool = False  # an evaluation that measures speed: alone on its GPU, or alone on the machine
+    warm: bool = True  # start each evaluation's (single-use) sandbox ahead of need
 
     @field_validator("gpus")
     @classmethod
@@ -233,6 +234,32 @@ class Dedup(_Strict):
     tolerance: float = Field(1e-9, ge=0)
 
 
+class RayConfig(_Strict):
+    """Where the Ray cluster is and what one evaluation task asks of it (see evolve/ray_executor.py)."""
+
+    address: str | None = None  # none: a local cluster on this machine; `auto`, `host:port` or `ray://host:port`
+    num_cpus: float = Field(1.0, gt=0)
+    num_gpus: float | None = Field(None, ge=0)  # fractional allowed; none: sandbox.gpus (auto: 1 if the cluster has GPUs)
+    memory_mb: int | None = Field(None, ge=1)  # declared to Ray's scheduler; none: not declared
+    max_retries: int = Field(1, ge=0, le=10)  # a task whose worker or node dies is run again this many times
+
+
+class ExecutorConfig(_Strict):
+    """Where evaluations run: this machine's worker pool, or Ray tasks on a cluster."""
+
+    kind: Literal["local", "ray"] = "local"
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data):
+        return {"kind": data} if isinstance(data, str) else data  # `executor: ray`
+
+
+class DatabaseConfig(_Strict):
+    url: str | None = None  # none: runs/<run>/evolve.db (SQLite); or postgresql+psycopg://user@host/db
+
+
 class ProblemSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     description: str
@@ -245,6 +272,8 @@ class ProblemSpec(_Strict):
     evolution: Evolution = Field(default_factory=Evolution)
     dedup: Dedup = Field(default_factory=Dedup)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
 
 
 class Problem:

@@ -1,21 +1,25 @@
-"""Runs on disk: runs/<name>/evolve.db. Start, resume, find and list them."""
+"""Runs on disk (runs/<name>/evolve.db) or in a shared database (--db URL). Start, resume, find and list them."""
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from evolve import finalize
 from evolve.controller import Controller, Limits
 from evolve.db import repo
-from evolve.db.engine import open_database, sqlite_url
+from evolve.db.engine import open_database, redact, sqlite_url
 from evolve.db.models import Program, Run
 from evolve.executor import LocalExecutor
+from evolve.ray_executor import make_executor
 from evolve.problem import Problem, ProblemSpec, load_problem
 from evolve.tui.progress import make_progress
 
@@ -34,6 +38,11 @@ class Overrides:
     iterations: int | None = None
     wall_time_s: float | None = None
     concurrency: int | None = None
+    executor: str | None = None  # local | ray
+    ray_address: str | None = None
+    models: list[str] | None = None  # replace llm.models with these litellm names
+    api_base: str | None = None  # for the --model models
+    replay: str | None = None  # serve the recorded LLM answers of this run
 
 
 @dataclass
@@ -42,14 +51,32 @@ class Outcome:
     reason: str
     best: Program | None
     best_path: Path | None
+    db_url: str | None = None  # the shared database the run lives in (None: runs/<name>/evolve.db)
+
+
+class RunsDir(type(Path())):
+    """The runs folder (best.py, reports), carrying the database URL the runs live in when that is not
+    runs/<name>/evolve.db (`--db`): every command that is handed the folder finds the runs there."""
+
+    db_url: str | None = None
+
+
+def runs_location(path: Path, db_url: str | None = None) -> Path:
+    where = RunsDir(path)
+    where.db_url = db_url or None
+    return where
 
 
 def run_dir(runs_dir: Path, name: str) -> Path:
     return Path(runs_dir) / name
 
 
-def open_run(runs_dir: Path, name: str | None, readonly: bool = True) -> tuple[sessionmaker[Session], Run]:
-    """The database and run row of run `name` (the newest run when None)."""
+def open_run(runs_dir: Path, name: str | None, readonly: bool = True,
+             db_url: str | None = None) -> tuple[sessionmaker[Session], Run]:
+    """The database and run row of run `name` (the newest run when None); `db_url`: a shared database."""
+    db_url = db_url or getattr(runs_dir, "db_url", None)
+    if db_url:
+        return _open_shared(db_url, name, readonly)
     if name is None:
         dbs = sorted(Path(runs_dir).glob(f"*/{DB_FILE}"), key=lambda p: p.stat().st_mtime)
         if not dbs:
@@ -67,17 +94,39 @@ def open_run(runs_dir: Path, name: str | None, readonly: bool = True) -> tuple[s
     return factory, run
 
 
-def list_runs(runs_dir: Path) -> list[dict]:
+def _open_shared(db_url: str, name: str | None, readonly: bool) -> tuple[sessionmaker[Session], Run]:
+    factory = open_database(db_url, create=not readonly, readonly=readonly)
+    with factory() as session:
+        run = repo.get_run(session, name)
+        known = ", ".join(session.scalars(select(Run.name).order_by(Run.id))) if run is None else ""
+    if run is None:
+        factory.kw["bind"].dispose()
+        if name is None:
+            raise RunError(f"no runs in {redact(db_url)}; start one with `evolve --db URL start PROBLEM`.")
+        raise RunError(f"no run named '{name}' in {redact(db_url)} (runs there: {known or 'none'}).")
+    return factory, run
+
+
+def list_runs(runs_dir: Path, db_url: str | None = None) -> list[dict]:
+    db_url = db_url or getattr(runs_dir, "db_url", None)
+    if db_url:
+        factory = open_database(db_url, create=False, readonly=True)
+        with factory() as session:
+            found = [(factory, run) for run in session.scalars(select(Run).order_by(Run.name))]
+    else:
+        found = [open_run(runs_dir, db.parent.name) for db in sorted(Path(runs_dir).glob(f"*/{DB_FILE}"))]
     out = []
-    for db in sorted(Path(runs_dir).glob(f"*/{DB_FILE}")):
-        factory, run = open_run(runs_dir, db.parent.name)
+    for factory, run in found:
         with factory() as session:
             counts = repo.status_counts(session, run.id)
             best = repo.best_score(session, run.id)
         out.append({"name": run.name, "problem": run.problem, "status": run.status, "best_score": best,
                     "programs": sum(counts.values()), "counts": dict(counts),
                     "created_at": run.created_at.isoformat(timespec="seconds")})
-        factory.kw["bind"].dispose()
+        if not db_url:
+            factory.kw["bind"].dispose()
+    if db_url and found:
+        found[0][0].kw["bind"].dispose()
     return out
 
 
@@ -88,8 +137,57 @@ def default_run_name(problem: Problem) -> str:
 def start(problem_ref: str, runs_dir: Path, name: str | None, overrides: Overrides, console: Console,
           resume: bool = False) -> Outcome:
     """Create (or with resume=True, continue) a run and evolve until a budget or Ctrl-C stops it."""
-    problem = load_problem(problem_ref)
+    problem = with_models(load_problem(problem_ref), overrides)
+    with asyncio.Runner() as runner:  # one event loop for the LLM preflight and the run
+        llm = _prepare_llm(problem, runs_dir, overrides.replay, runner)
+        return _start(problem, runs_dir, name, overrides, console, resume, llm, runner)
+
+
+def with_models(problem: Problem, overrides: Overrides) -> Problem:
+    """The problem with `--model` / `--api-base` from the command line in place of `llm.models`."""
+    if not overrides.models:
+        return problem
+    from evolve.problem import ModelSpec
+
+    llm = problem.spec.llm
+    models = [ModelSpec(name=n, api_base=overrides.api_base or None) for n in overrides.models]
+    problem.spec = problem.spec.model_copy(update={"llm": llm.model_copy(update={"models": models, "mutator": "llm"})})
+    return problem
+
+
+def _prepare_llm(problem: Problem, runs_dir: Path, replay: str | None, runner: asyncio.Runner):
+    """The LLM mutator, checked before anything is written (a missing key or a wrong model stops here)."""
+    if problem.spec.llm.mutator != "llm":
+        if replay:
+            raise RunError(f"--replay serves recorded LLM answers, but {problem.yaml_path} uses the offline "
+                           "mutator; configure llm.models (or pass --model) to replay an LLM run.")
+        return None
+    from evolve.mutate.llm import LLMConfigError, LLMMutator, replay_table
+
+    table = None
+    if replay:
+        factory, run = open_run(runs_dir, replay)
+        with factory() as session:
+            table = replay_table(repo.replay_rows(session, run.id))
+        factory.kw["bind"].dispose()
+    try:
+        llm = LLMMutator(problem, random.Random(problem.spec.evolution.seed), table)
+        runner.run(llm.preflight())
+    except LLMConfigError as exc:
+        raise RunError(f"{problem.yaml_path}: {exc}") from None
+    return llm
+
+
+def _start(problem: Problem, runs_dir: Path, name: str | None, overrides: Overrides, console: Console,
+           resume: bool, llm, runner: asyncio.Runner) -> Outcome:
     name = name or default_run_name(problem)
+    db_url = getattr(runs_dir, "db_url", None) or problem.spec.database.url
+    if db_url:
+        factory, run = _start_shared(db_url, problem, name, resume)
+        run_dir(runs_dir, name).mkdir(parents=True, exist_ok=True)
+        outcome = _evolve(problem, factory, run, overrides, console, run_dir(runs_dir, name), llm, runner)
+        outcome.db_url = db_url
+        return outcome
     db = run_dir(runs_dir, name) / DB_FILE
     if db.exists() and not resume:
         raise RunError(f"a run named '{name}' already exists in {db.parent}/. Continue it with "
@@ -108,7 +206,32 @@ def start(problem_ref: str, runs_dir: Path, name: str | None, overrides: Overrid
         elif run.problem != problem.name:
             raise RunError(f"run '{name}' was made for problem '{run.problem}', not '{problem.name}'.")
         repo.set_run_status(session, run, "running")
-    return _evolve(problem, factory, run, overrides, console, db.parent)
+    return _evolve(problem, factory, run, overrides, console, db.parent, llm, runner)
+
+
+def _start_shared(db_url: str, problem: Problem, name: str, resume: bool) -> tuple[sessionmaker[Session], Run]:
+    """Create (or find, to resume) run `name` in a shared database; its name is unique there."""
+    factory = open_database(db_url)
+    where = redact(db_url)
+    try:
+        with factory.begin() as session:
+            run = repo.get_run(session, name)
+            if run is not None and not resume:
+                raise RunError(f"a run named '{name}' already exists in {where}. Continue it with "
+                               f"`evolve --db URL resume {name}` (or `--resume`), or pick another --name.")
+            if run is None and resume:
+                raise RunError(f"there is no run named '{name}' to resume in {where}.")
+            if run is None:
+                run = Run(name=name, problem=problem.name, problem_path=str(problem.yaml_path),
+                          config=problem.spec.model_dump(mode="json"), seed=problem.spec.evolution.seed)
+                session.add(run)
+                session.flush()
+            elif run.problem != problem.name:
+                raise RunError(f"run '{name}' was made for problem '{run.problem}', not '{problem.name}'.")
+            repo.set_run_status(session, run, "running")
+    except IntegrityError:
+        raise RunError(f"another process just created a run named '{name}' in {where}; pick another --name.") from None
+    return factory, run
 
 
 def resume(runs_dir: Path, name: str, overrides: Overrides, console: Console) -> Outcome:
@@ -118,7 +241,8 @@ def resume(runs_dir: Path, name: str, overrides: Overrides, console: Console) ->
     return start(run.problem_path, runs_dir, name, overrides, console, resume=True)
 
 
-def _evolve(problem: Problem, factory, run: Run, overrides: Overrides, console: Console, folder: Path) -> Outcome:
+def _evolve(problem: Problem, factory, run: Run, overrides: Overrides, console: Console, folder: Path, llm,
+            runner: asyncio.Runner) -> Outcome:
     evo = problem.spec.evolution
     limits = Limits(
         iterations=overrides.iterations if overrides.iterations is not None else evo.budget.iterations,
@@ -128,13 +252,21 @@ def _evolve(problem: Problem, factory, run: Run, overrides: Overrides, console: 
     concurrency = overrides.concurrency or evo.concurrency
     with factory() as session:
         done = sum(1 for p in repo.programs(session, run.id) if p.iteration > 0 and p.status != "pending")
-    console.print(f"run [bold]{run.name}[/]: problem {problem.name}, sandbox {problem.spec.sandbox.backend}, "
-                  f"mutator {problem.spec.llm.mutator}, {concurrency} evaluation(s) at once, database {folder / DB_FILE}")
+    try:
+        executor = make_executor(problem, concurrency, overrides)
+    except Exception as exc:  # Ray missing or unreachable, a sandbox that cannot run: the run did not start
+        with factory.begin() as session:
+            repo.set_run_status(session, run, "failed", str(exc))
+        raise
+    where = "Ray" if not isinstance(executor, LocalExecutor) else "local"
+    sandbox_note = getattr(executor, "backend_note", "") or problem.spec.sandbox.backend
+    console.print(f"run [bold]{run.name}[/]: problem {problem.name}, sandbox {sandbox_note}, "
+                  f"mutator {problem.spec.llm.mutator}, {concurrency} evaluation(s) at once ({where}), "
+                  f"database {redact(str(factory.kw['bind'].url)).removeprefix('sqlite:///')}", highlight=False)
     with make_progress(console, limits.iterations, done, factory=factory, run=run) as progress:
-        executor = LocalExecutor(problem, concurrency)
-        controller = Controller(problem, factory, run, executor, limits, concurrency, progress)
+        controller = Controller(problem, factory, run, executor, limits, concurrency, progress, llm=llm)
         try:
-            reason = asyncio.run(_run_with_sigint(controller, executor, console))
+            reason = runner.run(_run_with_sigint(controller, executor, console))
         except BaseException as exc:  # a bug or a lost database: say so in the run row, then raise
             with factory.begin() as session:
                 repo.set_run_status(session, run, "failed", f"internal error: {exc!r}")
@@ -205,5 +337,5 @@ def holdout(runs_dir: Path, name: str, program_ids: list[int]) -> list[finalize.
         with factory() as session:
             program_ids = [p.id for p in repo.ranked(session, run.id, limit=max(1, problem.spec.evolution.holdout_top),
                                                      status="evaluated")]
-    executor = LocalExecutor(problem, problem.spec.evolution.concurrency)
+    executor = make_executor(problem, problem.spec.evolution.concurrency)
     return asyncio.run(finalize.score_holdout(problem, factory, run, executor, program_ids))

@@ -14,11 +14,10 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-from sandbox import cgroup as cg
-from sandbox import launch, outcome, workdir
-from sandbox.spec import RunResult, RunSpec
+from sandbox import workdir
+from sandbox.local import LocalBackend
+from sandbox.spec import RunSpec
 
 WORK = "/sandbox/work"
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -112,17 +111,8 @@ def command(spec: RunSpec, path: str) -> list[str]:
     return [*args, "--", *spec.argv]
 
 
-class BwrapBackend:
+class BwrapBackend(LocalBackend):
     name = "bwrap"
 
-    async def run(self, spec: RunSpec) -> RunResult:
-        with workdir.work_dir(spec) as path:
-            group = cg.RunCgroup.create(spec.pids, spec.memory_mb)
-            try:
-                setup = launch.rlimits(spec, not spec.gpus, launch.nproc_limit(spec, group))
-                env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-                raw = await launch.execute(command(spec, path), spec, path, env, setup, group)
-            finally:
-                if group is not None:
-                    group.close()
-            return outcome.classify(raw, spec, self.name)
+    def command(self, spec: RunSpec, path: str) -> tuple[list[str], dict[str, str]]:
+        return command(spec, path), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}

@@ -91,11 +91,19 @@ def rlimits(spec: RunSpec, address_space: bool = True, nproc: int | None = None)
     return apply
 
 
-async def execute(argv: list[str], spec: RunSpec, cwd: str, env: dict[str, str],
-                  setup=None, group: cg.RunCgroup | None = None) -> Raw:
-    """Run argv to its end (or limit) and return what happened; never raises for the child."""
-    raw = Raw()
-    loop = asyncio.get_running_loop()
+@dataclass
+class Spawned:
+    """A started process not yet watched: it may wait, warm, for its request on stdin."""
+
+    proc: subprocess.Popen | None
+    result_r: int
+    group: cg.RunCgroup | None
+    error: str = ""
+
+
+def spawn(argv: list[str], cwd: str, env: dict[str, str], setup=None,
+          group: cg.RunCgroup | None = None) -> Spawned:
+    """Start argv with the result pipe on fd RESULT_FD; never raises for a failed start."""
     result_r, result_w = os.pipe()
     procs = group.procs_files if group else []
 
@@ -103,15 +111,36 @@ async def execute(argv: list[str], spec: RunSpec, cwd: str, env: dict[str, str],
         if setup is not None:
             setup(procs, result_w)
 
-    start = time.monotonic()
     try:
         proc = subprocess.Popen(
             argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, start_new_session=True, preexec_fn=preexec,
             pass_fds=(RESULT_FD,), close_fds=True,
         )
+    except (OSError, subprocess.SubprocessError) as exc:  # no fork, no exec: an error, not a crash
+        return Spawned(None, result_r, group, f"could not start the sandboxed process {argv[0]}: {exc}")
     finally:
         os.close(result_w)
+    return Spawned(proc, result_r, group)
+
+
+async def execute(argv: list[str], spec: RunSpec, cwd: str, env: dict[str, str],
+                  setup=None, group: cg.RunCgroup | None = None) -> Raw:
+    """Run argv to its end (or limit) and return what happened; never raises for the child."""
+    return await watch(spawn(argv, cwd, env, setup, group), spec)
+
+
+async def watch(started: Spawned, spec: RunSpec) -> Raw:
+    """Send spec.stdin, then watch the process to its end or limit; the wall clock starts here."""
+    raw = Raw()
+    loop = asyncio.get_running_loop()
+    proc, result_r, group = started.proc, started.result_r, started.group
+    if proc is None:
+        os.close(result_r)
+        raw.returncode = 127
+        raw.stderr.add(started.error.encode())
+        return raw
+    start = time.monotonic()
     done = {"out": loop.create_future(), "err": loop.create_future(), "res": loop.create_future()}
 
     def reader(fd: int, key: str, sink) -> None:

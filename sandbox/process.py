@@ -13,9 +13,9 @@ import functools
 import shutil
 import subprocess
 
-from sandbox import cgroup as cg
-from sandbox import launch, outcome, workdir
-from sandbox.spec import RunResult, RunSpec
+from sandbox import workdir
+from sandbox.local import LocalBackend
+from sandbox.spec import RunSpec
 
 UNSHARE = ["unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child",
            "--mount-proc"]
@@ -38,19 +38,11 @@ def namespaces_available() -> str:
     return ""
 
 
-class ProcessBackend:
+class ProcessBackend(LocalBackend):
     name = "process"
 
-    async def run(self, spec: RunSpec) -> RunResult:
-        with workdir.work_dir(spec) as path:
-            argv = list(spec.argv)
-            if not spec.network and not namespaces_available():
-                argv = [*UNSHARE, *INIT, *argv]
-            group = cg.RunCgroup.create(spec.pids, spec.memory_mb)
-            try:
-                setup = launch.rlimits(spec, not spec.gpus, launch.nproc_limit(spec, group))
-                raw = await launch.execute(argv, spec, path, workdir.environment(spec, path), setup, group)
-            finally:
-                if group is not None:
-                    group.close()
-            return outcome.classify(raw, spec, self.name)
+    def command(self, spec: RunSpec, path: str) -> tuple[list[str], dict[str, str]]:
+        argv = list(spec.argv)
+        if not spec.network and not namespaces_available():
+            argv = [*UNSHARE, *INIT, *argv]
+        return argv, workdir.environment(spec, path)

@@ -25,12 +25,12 @@ def evaluation(evaluator: str, function: str, code: str, workload: dict, *,
     folder) are readable: not the repository, its runs or its database.
     """
     nonce = secrets.token_hex(16)
-    request = {"nonce": nonce, "evaluator": evaluator, "function": function,
-               "program": CANDIDATE_FILE, "workload": workload, "result": result}
+    request = {"nonce": nonce, "evaluator": evaluator, "function": function, "program": CANDIDATE_FILE,
+               "code": code, "workload": workload, "result": result}
     readable = [PROJECT_ROOT / "sandbox", PROJECT_ROOT / "evaluators"]
     if evaluator.endswith(".py"):
         readable.append(Path(evaluator).parent)
     env = {**THREADS_ENV, **limits.pop("env", {})}
-    return RunSpec(argv=[python, "-S", "-s", "-P", "-m", "sandbox.runner"], files={CANDIDATE_FILE: code},
+    return RunSpec(argv=[python, "-S", "-s", "-P", "-m", "sandbox.runner", evaluator],
                    stdin=json.dumps(request).encode("utf-8"), nonce=nonce, env=env,
                    readable_paths=tuple(readable), python_path=(PROJECT_ROOT, *SITE_PACKAGES), **limits)

@@ -1,9 +1,11 @@
 """The in-sandbox entry point: read the request, import the evaluator, call it, send the result.
 
-Usage: python -s -P -m sandbox.runner [--request FILE]   (default: the request is JSON on stdin)
+Usage: python -S -s -P -m sandbox.runner [EVALUATOR] [--request FILE]
+(default: the request is JSON on stdin; EVALUATOR is imported before the request is read,
+so a warm sandbox can wait with it loaded)
 request: {"nonce": "...", "evaluator": "evaluators.x" | "/abs/evaluate.py",
-          "function": "evaluate" | "probe", "program": "candidate.py", "workload": {...},
-          "result": "fd" | "/path/to/result"}
+          "function": "evaluate" | "probe", "program": "candidate.py", "code": "...",
+          "workload": {...}, "result": "fd" | "/path/to/result"}
 The result goes to fd 3 (or the given path), first line the nonce, then JSON. The nonce and
 the request never touch the file system, and the candidate runs in a worker thread whose
 stack does not lead back to them; sandbox.guard reports tampering. Imports nothing from
@@ -32,14 +34,25 @@ def main() -> int:
     import traceback
 
     write, exit_now, dumps = os.write, os._exit, json.dumps
-    if sys.argv[1:2] == ["--request"]:  # docker: a private file, deleted before the candidate runs
-        with open(sys.argv[2], "rb") as fh:
+    args = sys.argv[1:]
+    evaluator_ref = args.pop(0) if args and args[0] != "--request" else None
+    evaluator, failed = None, None
+    if evaluator_ref:  # imported while a warm sandbox waits for its request
+        try:
+            evaluator = _load_evaluator(evaluator_ref, importlib)
+        except BaseException as exc:
+            failed = exc
+    if args[:1] == ["--request"]:  # docker: a private file, deleted before the candidate runs
+        with open(args[1], "rb") as fh:
             request = json.loads(fh.read().decode("utf-8"))
-        os.unlink(sys.argv[2])
+        os.unlink(args[1])
     else:
         request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
     sys.stdin.close()
     nonce = request.pop("nonce")
+    if "code" in request:
+        with open(request["program"], "w", encoding="utf-8") as fh:
+            fh.write(request.pop("code"))
     if request.get("result", "fd") == "fd":
         out = RESULT_FD
     else:
@@ -61,7 +74,10 @@ def main() -> int:
         return usage.ru_utime + usage.ru_stime
 
     try:
-        evaluator = _load_evaluator(request["evaluator"], importlib)
+        if failed is not None:
+            raise failed
+        if evaluator is None or request["evaluator"] != evaluator_ref:
+            evaluator = _load_evaluator(request["evaluator"], importlib)
         fn = getattr(evaluator, request["function"])
     except BaseException as exc:
         send({"error": _trim(traceback, exc), "cpu_s": cpu()}, 1)

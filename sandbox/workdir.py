@@ -10,9 +10,8 @@ from pathlib import Path
 from sandbox.spec import RunSpec
 
 
-@contextmanager
-def work_dir(spec: RunSpec):
-    """A fresh directory holding the spec's files; removed, whatever happens, afterwards."""
+def make(spec: RunSpec) -> str:
+    """A fresh private directory holding the spec's files."""
     path = tempfile.mkdtemp(prefix="evolve-sbx-")
     try:
         for name, content in spec.files.items():
@@ -20,9 +19,24 @@ def work_dir(spec: RunSpec):
             if target.resolve().parent != Path(path).resolve():
                 raise ValueError(f"sandbox file name {name!r} must be a plain name inside the work dir")
             target.write_text(content, encoding="utf-8")
+    except BaseException:
+        remove(path)
+        raise
+    return path
+
+
+def remove(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def work_dir(spec: RunSpec):
+    """A fresh directory holding the spec's files; removed, whatever happens, afterwards."""
+    path = make(spec)
+    try:
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        remove(path)
 
 
 def environment(spec: RunSpec, home: str) -> dict[str, str]:

@@ -4,9 +4,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the Alembic revision count (evolve/db/migrations/versions); kept in `meta`
+
+# JSON columns: plain JSON text on SQLite (readable with json_extract), JSONB on PostgreSQL
+JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
 def utcnow() -> datetime:
@@ -31,7 +35,7 @@ class Run(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     problem: Mapped[str] = mapped_column(String(200))
     problem_path: Mapped[str] = mapped_column(Text)
-    config: Mapped[dict] = mapped_column(JSON)  # the validated problem spec, as run
+    config: Mapped[dict] = mapped_column(JSONType)  # the validated problem spec, as run
     status: Mapped[str] = mapped_column(String(20), default="running")  # running|finished|interrupted|failed
     stop_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     seed: Mapped[int] = mapped_column(Integer, default=0)
@@ -59,12 +63,12 @@ class Program(Base):
     score_std: Mapped[float | None] = mapped_column(Float, nullable=True)  # spread over re-evaluations
     score_samples: Mapped[int | None] = mapped_column(Integer, nullable=True)
     holdout_score: Mapped[float | None] = mapped_column(Float, nullable=True)
-    holdout_metrics: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    holdout_metrics: Mapped[dict | None] = mapped_column(JSONType, nullable=True)
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("programs.id"), nullable=True)
     ast_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     func_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     dedup_level: Mapped[str | None] = mapped_column(String(20), nullable=True)  # syntactic | functional
-    metrics: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    metrics: Mapped[dict | None] = mapped_column(JSONType, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     eval_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -72,6 +76,7 @@ class Program(Base):
 
     __table_args__ = (
         Index("ix_programs_run_score", "run_id", "score"),
+        Index("ix_programs_run_status_score", "run_id", "status", "score"),  # the leaderboard's filter + sort
         Index("ix_programs_run_iteration", "run_id", "iteration", unique=True),
     )
 
@@ -83,11 +88,11 @@ class Evaluation(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"), index=True)
     stage: Mapped[str] = mapped_column(String(100))
-    workload: Mapped[dict] = mapped_column(JSON)
+    workload: Mapped[dict] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(20))  # sandbox status: ok, error, timeout, ...
     passed: Mapped[bool] = mapped_column(default=False)  # met the stage's `require`
-    metrics: Mapped[dict | None] = mapped_column(JSON, nullable=True)
-    artifacts: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    metrics: Mapped[dict | None] = mapped_column(JSONType, nullable=True)
+    artifacts: Mapped[dict | None] = mapped_column(JSONType, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     stdout: Mapped[str | None] = mapped_column(Text, nullable=True)
     stderr: Mapped[str | None] = mapped_column(Text, nullable=True)

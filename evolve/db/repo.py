@@ -7,7 +7,8 @@ from typing import Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from evolve.db.models import Cell, Evaluation, IslandMember, Program, Run, utcnow
+from evolve.db.engine import upsert
+from evolve.db.models import Cell, Evaluation, IslandMember, LLMCall, Program, Run, utcnow
 
 
 def get_run(session: Session, name: str | None = None) -> Run | None:
@@ -55,15 +56,19 @@ def record_outcome(session: Session, program_id: int, outcomes: Iterable, **fiel
 
 def apply_population_ops(session: Session, run_id: int, ops: Iterable) -> None:
     """Persist island membership and MAP-Elites cell changes (see population.Op)."""
+    dialect = session.get_bind().dialect.name
     for op in ops:
         if op.kind == "add":
-            session.merge(IslandMember(run_id=run_id, island=op.island, program_id=op.program_id, via=op.via))
+            session.execute(upsert(dialect, IslandMember.__table__, dict(
+                run_id=run_id, island=op.island, program_id=op.program_id, via=op.via, joined_at=utcnow()),
+                ["run_id", "island", "program_id"], update=["via"]))
         elif op.kind == "remove":
             member = session.get(IslandMember, (run_id, op.island, op.program_id))
             if member is not None:
                 session.delete(member)
         elif op.kind == "cell":
-            session.merge(Cell(run_id=run_id, cell=op.cell, program_id=op.program_id))
+            session.execute(upsert(dialect, Cell.__table__, dict(run_id=run_id, cell=op.cell,
+                                                                 program_id=op.program_id), ["run_id", "cell"]))
         session.flush()
 
 
@@ -194,3 +199,18 @@ def cascade_stats(session: Session, run_id: int, stage_names: list[str]) -> dict
     spent = sum(wall for _, _, wall in rows)
     return {"stopped_early": stopped, "seconds_saved": saved, "seconds_spent": spent,
             "share_saved": saved / (saved + spent) if saved + spent else 0.0}
+
+
+def add_llm_calls(session: Session, run_id: int, program_id: int | None, calls: Iterable) -> None:
+    """One llm_calls row per call record (evolve.mutate.llm.CallRecord)."""
+    for c in calls:
+        session.add(LLMCall(run_id=run_id, program_id=program_id, model=c.model, prompt_tokens=c.prompt_tokens,
+                            completion_tokens=c.completion_tokens, cost_usd=c.cost_usd, latency_s=c.latency_s,
+                            outcome=c.outcome, prompt_hash=c.prompt_hash, prompt=c.prompt, response=c.response,
+                            kind=c.kind, attempt=c.attempt, error=c.error or None))
+
+
+def replay_rows(session: Session, run_id: int) -> list[tuple[int | None, str | None, str, str | None]]:
+    """(program_id, prompt_hash, outcome, response) of a run's LLM calls in order: what `--replay` serves."""
+    query = select(LLMCall.program_id, LLMCall.prompt_hash, LLMCall.outcome, LLMCall.response)
+    return [tuple(r) for r in session.execute(query.where(LLMCall.run_id == run_id).order_by(LLMCall.id))]

@@ -37,8 +37,9 @@ def check_model(model) -> None:
             lib.get_model_info(model.name)
         except Exception:  # noqa: BLE001
             raise LLMConfigError(f"model {model.name}: unknown to litellm's model list; check the spelling "
-                                 "(e.g. openai/gpt-4.1-mini), or, for a new model, give input_cost_per_token "
-                                 "and output_cost_per_token") from None
+                                 "(e.g. openai/gpt-4.1-mini), or, for a model newer than the installed litellm, "
+                                 "give its input_cost_per_token and output_cost_per_token so spend can be "
+                                 "counted") from None
 
 
 def explain_probe(model, attempt: Attempt) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from evolve.llm import client
 from evolve.llm.client import LLMConfigError, prompt_hash, render
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 REPLAY_MISSES_TO_STOP = 5
 
-__all__ = ["CallRecord", "LLMConfigError", "LLMMutator", "ProgramView", "Proposal"]
+__all__ = ["CallRecord", "LLMConfigError", "LLMMutator", "ProgramView", "Proposal", "replay_table"]
 
 
 @dataclass
@@ -66,8 +66,32 @@ class Proposal:
     skipped: bool = False  # no call was made (budget, all models down, no recording): write no program
 
 
+def replay_table(rows: Iterable[tuple[int | None, str | None, str, str | None]]) -> dict[str, list[str | None]]:
+    """{prompt_hash: [answer per proposal, in order]} from a run's llm_calls rows
+    (program_id, prompt_hash, outcome, response), in id order, for replay.
+
+    A proposal's calls of one prompt (retries included) end in one answer: the response of the
+    call that got one ("" for an empty answer), or None when every try failed. The same prompt
+    sent by several proposals gets their answers in turn.
+    """
+    final: dict[tuple[int, str], str | None] = {}
+    for program_id, h, outcome, response in rows:
+        if h is None or program_id is None:  # preflight probes answer no proposal
+            continue
+        if outcome in ("ok", "replayed") and response is not None:
+            final[(program_id, h)] = response
+        elif outcome == "empty":
+            final[(program_id, h)] = ""
+        else:
+            final.setdefault((program_id, h), None)
+    table: dict[str, list[str | None]] = {}
+    for (_, h), answer in final.items():  # dicts keep the order of the first call of each proposal
+        table.setdefault(h, []).append(answer)
+    return table
+
+
 class LLMMutator:
-    def __init__(self, problem: "Problem", rng: random.Random, replay: dict[str, str] | None = None):
+    def __init__(self, problem: "Problem", rng: random.Random, replay: dict[str, list[str | None]] | None = None):
         cfg = problem.spec.llm
         if not cfg.models:
             raise LLMConfigError("llm.models is empty: name at least one model, or use llm.mutator: offline")
@@ -109,13 +133,15 @@ class LLMMutator:
         if stop:
             return Proposal(None, mutation, None, [], stop, skipped=True)
         model = self.ensemble.pick(self.rng)
+        if model is None:  # every model went down while this proposal waited
+            return Proposal(None, mutation, None, [], self.all_models_down(), skipped=True)
         messages = self.prompts.build(kind, parent, inspirations, failures, partner)
         calls: list[CallRecord] = []
         for turn in range(1, self.cfg.max_patch_attempts + 1):
             answer, failure = await self._ask(model, messages, kind, turn, calls)
             if answer is None:
-                replay_miss = failure.startswith("replay:")
-                return Proposal(None, mutation, model, calls, failure, skipped=not calls and not replay_miss)
+                replayed = failure.startswith("replay:")  # recorded as rejected, like the original
+                return Proposal(None, mutation, model, calls, failure, skipped=not calls and not replayed)
             try:
                 code = apply_answer(parent.code, answer, kind)
             except PatchError as exc:
@@ -144,9 +170,12 @@ class LLMMutator:
                 self._replay_misses += 1
                 return None, (f"replay: no recorded response for this prompt (hash {h[:12]}); the run being "
                               "replayed never sent it — the problem, templates or run state differ")
-            answer, self._replay_misses = self.replay[h], 0
+            answers = self.replay[h]
+            answer, self._replay_misses = (answers.pop(0) if len(answers) > 1 else answers[0]), 0
+            if answer is None:
+                return None, "replay: the recorded call of this prompt got no answer (every retry failed)"
             calls.append(CallRecord(model, 0, 0, 0.0, 0.0, "replayed", h, text, answer, kind, turn))
-            return (answer, "") if answer and answer.strip() else (None, f"empty answer from {model} (replayed)")
+            return (answer, "") if answer.strip() else (None, f"empty answer from {model} (replayed)")
         attempts, blocked = await client.complete(self.models[model], messages, self.ledger, self.cfg.retries,
                                                   self.cfg.backoff_s, self._jitter)
         calls.extend(self._record(a, h, text, kind, turn) for a in attempts)

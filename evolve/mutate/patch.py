@@ -21,7 +21,7 @@ from evolve.problem import EVOLVE_START
 _SEARCH = re.compile(r"^\s*<{5,}\s*SEARCH\s*$")
 _DIVIDER = re.compile(r"^\s*={5,}\s*$")
 _REPLACE = re.compile(r"^\s*>{5,}\s*REPLACE\s*$")
-_FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL)
+_FENCE = re.compile(r"```[ \t]*(?:python3|python|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
 
 class PatchError(ValueError):
@@ -107,7 +107,7 @@ def _regions(lines: list[str]) -> list[tuple[int, int]]:
 
 
 def _norm(line: str) -> str:
-    return " ".join(line.split())
+    return "".join(line.split())
 
 
 def _apply_one(code: str, edit: Edit) -> str:

@@ -1,4 +1,5 @@
-"""The SQLite program database: WAL, BEGIN IMMEDIATE writers, versioning, readable by plain sqlite3."""
+"""The program database on SQLite and PostgreSQL (the `factory` and `db_url` fixtures run each test on both);
+SQLite's own promises: WAL, BEGIN IMMEDIATE writers, readable by plain sqlite3."""
 import sqlite3
 
 import pytest
@@ -10,7 +11,7 @@ from evolve.db.models import Meta, Program, Run
 
 
 @pytest.fixture
-def factory(tmp_path):
+def sqlite_factory(tmp_path):
     return open_database(sqlite_url(tmp_path / "evolve.db"))
 
 
@@ -22,7 +23,8 @@ def _run(factory) -> Run:
         return run
 
 
-def test_wal_mode_and_immediate_transactions(factory, tmp_path):
+def test_wal_mode_and_immediate_transactions(sqlite_factory, tmp_path):
+    factory = sqlite_factory
     with factory() as s:
         assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     run = _run(factory)
@@ -35,7 +37,8 @@ def test_wal_mode_and_immediate_transactions(factory, tmp_path):
         other.close()
 
 
-def test_any_sqlite_tool_can_read_it(factory, tmp_path):
+def test_any_sqlite_tool_can_read_it(sqlite_factory, tmp_path):
+    factory = sqlite_factory
     run = _run(factory)
     with factory.begin() as s:
         repo.add_program(s, run_id=run.id, iteration=0, mutation="initial", code="print(1)", code_hash="h",
@@ -48,11 +51,11 @@ def test_any_sqlite_tool_can_read_it(factory, tmp_path):
     assert {"runs", "programs", "evaluations", "llm_calls", "meta"} <= tables
 
 
-def test_newer_schema_is_refused(factory, tmp_path):
+def test_newer_schema_is_refused(factory, db_url):
     with factory.begin() as s:
         s.get(Meta, "schema_version").value = "999"
     with pytest.raises(DatabaseError, match="newer than this evolve"):
-        open_database(sqlite_url(tmp_path / "evolve.db"))
+        open_database(db_url)
 
 
 def test_ranked_puts_scored_first(factory):

@@ -57,7 +57,8 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     for _ in range(6):  # startup, proposals, probes, evaluations and database writes all get hit
         _kill_after(tmp_path, rng.uniform(1.5, 4.0))
     con = sqlite3.connect(tmp_path / "runs" / "k" / "evolve.db")
-    assert con.execute("SELECT status FROM runs").fetchone()[0] == "running"  # killed: never marked finished
+    killed = con.execute("SELECT status FROM runs").fetchone()[0]
+    assert killed in ("running", "finished")  # a killed run is never marked otherwise; a fast one may finish
     con.close()
     done = evolve(tmp_path, "resume", "k")
     assert done.returncode == 0, done.stderr + done.stdout

@@ -95,3 +95,11 @@ def test_prompt_hash_is_stable_and_order_sensitive():
     a = client.prompt_hash([{"role": "user", "content": "x"}])
     assert a == client.prompt_hash([{"content": "x", "role": "user"}]) and len(a) == 64
     assert a != client.prompt_hash([{"role": "user", "content": "y"}])
+
+
+def test_backoff_honours_retry_after_with_a_cap_else_grows():
+    rng = random.Random(0)
+    assert client.backoff_s(1, 2.0, 7.0, rng) == 7.0
+    assert client.backoff_s(1, 2.0, 10_000.0, rng) == client.MAX_RETRY_AFTER_S
+    waits = [client.backoff_s(n, 1.0, None, rng) for n in (1, 2, 3, 4)]
+    assert all(0.5 * 2 ** i <= w <= 1.5 * 2 ** i for i, w in enumerate(waits))

@@ -8,7 +8,7 @@ import pytest
 
 from evolve.llm.client import LLMConfigError, prompt_hash
 from evolve.llm.fake_server import Step
-from evolve.mutate.llm import LLMMutator, ProgramView
+from evolve.mutate.llm import LLMMutator, ProgramView, replay_table
 from tests.llm.fakes import fake_llm, llm_problem  # noqa: F401
 
 CODE = "\ndef value():\n    # EVOLVE-BLOCK-START\n    a = 1.0\n    b = 2.0\n    return a + b\n    # EVOLVE-BLOCK-END\n"
@@ -139,7 +139,7 @@ def test_replay_serves_recorded_answers_and_names_a_missing_one(fake_llm, tmp_pa
     server = fake_llm([GOOD])
     live = make(tmp_path, server.url)
     first = propose(live)
-    recorded = {c.prompt_hash: c.response for c in first.calls}
+    recorded = replay_table((1, c.prompt_hash, c.outcome, c.response) for c in first.calls)
     replayer = make(tmp_path, server.url, replay=recorded)
     asyncio.run(replayer.preflight())  # nothing to check, nothing called
     again = propose(replayer)
@@ -183,3 +183,28 @@ def test_no_models_is_a_config_error(tmp_path):
     problem = load_problem(write_problem(tmp_path / "q"))
     with pytest.raises(LLMConfigError, match="llm.models is empty"):
         LLMMutator(problem, random.Random(0))
+
+
+def test_replay_table_prefers_answers_and_keeps_failed_prompts():
+    rows = [(1, "h1", "rate_limited", None), (1, "h1", "ok", "A"), (2, "h2", "server_error", None),
+            (3, "h3", "empty", None), (4, "h4", "ok", "B"), (4, "h4", "timeout", None), (None, None, "ok", "probe"),
+            (None, "hp", "ok", "probe answer"), (5, "h1", "ok", "A2")]
+    assert replay_table(rows) == {"h1": ["A", "A2"], "h2": [None], "h3": [""], "h4": ["B"]}
+
+
+def test_replay_serves_one_prompts_answers_in_turn(tmp_path):
+    m = make(tmp_path, "http://127.0.0.1:9/v1", replay={})
+    first = propose(m)  # a miss: learn the prompt's hash from the rejection-free path below
+    assert first.code is None
+    h = prompt_hash(m.prompts.build("diff", PARENT, [], [], None))
+    m.replay = {h: [GOOD, GOOD.replace("9.0", "5.0")]}
+    codes = [propose(m).code for _ in range(3)]
+    assert codes[0] != codes[1] and codes[1] == codes[2]  # in turn, then the last answer again
+
+
+def test_replay_of_a_failed_call_is_a_rejection_not_a_miss(tmp_path):
+    m = make(tmp_path, "http://127.0.0.1:9/v1", replay={})
+    h = prompt_hash(m.prompts.build("diff", PARENT, [], [], None))
+    m.replay[h] = [None]
+    p = propose(m)
+    assert p.code is None and "recorded call of this prompt got no answer" in p.rejection and not p.skipped

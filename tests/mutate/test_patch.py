@@ -85,7 +85,7 @@ def test_not_found_names_the_block_number():
 
 
 def test_whitespace_insensitive_match_reindents_the_replacement():
-    answer = edit("a = 1.0\nb  =  2.0", "a = 1.5\nif a > 1:\n    b = 2.5")
+    answer = edit("a = 1.0\nb=2.0", "a = 1.5\nif a > 1:\n    b = 2.5")
     child = apply_answer(PARENT, answer, "diff")
     assert "    a = 1.5\n    if a > 1:\n        b = 2.5\n    return a + b" in child
 

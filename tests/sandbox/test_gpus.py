@@ -94,3 +94,34 @@ def test_executor_assigns_distinct_devices(tmp_path, monkeypatch):
     asyncio.run(main())
     assert peak[0] == 3 and sorted({g for s in seen for g in s}) == [0, 1, 2]
     assert all(len(s) == 1 for s in seen)
+
+
+def test_bwrap_exposes_only_the_assigned_device_nodes(monkeypatch):
+    from sandbox import bwrap
+    from sandbox.spec import RunSpec
+
+    present = {"/dev/nvidia0", "/dev/nvidia1", "/dev/nvidiactl", "/dev/nvidia-uvm"}
+    real_exists = bwrap.os.path.exists
+    monkeypatch.setattr(bwrap.os.path, "exists", lambda p: p in present or real_exists(p))
+    argv = bwrap.command(RunSpec(argv=["python"], gpus=(1,)), "/tmp/work")
+    binds = {argv[i + 1] for i, a in enumerate(argv) if a == "--dev-bind"}
+    assert "/dev/nvidia1" in binds and "/dev/nvidiactl" in binds and "/dev/nvidia0" not in binds
+    env = dict(zip(argv[argv.index("--clearenv") + 2::3], argv[argv.index("--clearenv") + 3::3]))
+    assert env["CUDA_VISIBLE_DEVICES"] == "1"
+    no_gpu = bwrap.command(RunSpec(argv=["python"]), "/tmp/work")
+    assert "--dev-bind" not in no_gpu and "--unshare-net" in no_gpu
+
+
+def test_timing_problem_without_gpu_runs_one_evaluation_at_a_time(tmp_path):
+    folder = write_problem(tmp_path / "p")
+    text = (folder / "problem.yaml").read_text().replace("memory_mb: 1024}", "memory_mb: 1024, timing: true}")
+    (folder / "problem.yaml").write_text(text)
+    quiet = LocalExecutor(load_problem(folder), 4, gpu_count=0)
+    busy = LocalExecutor(_problem(tmp_path / "q", 0), 4, gpu_count=0)
+    assert quiet.slots._value == 1 and busy.slots._value == 4
+
+
+def test_bad_gpus_value_names_the_key(tmp_path):
+    from evolve.problem import ProblemError
+    with pytest.raises(ProblemError, match="sandbox.gpus"):
+        _problem(tmp_path, "many")

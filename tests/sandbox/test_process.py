@@ -1,5 +1,6 @@
 """Backend plumbing: selection, result channel, statuses, cgroups, evaluator failures."""
 import asyncio
+import json
 import sys
 
 import pytest
@@ -70,4 +71,13 @@ def test_request_reads_only_sandbox_and_evaluators():
     spec = request.evaluation("evaluators.caching", "evaluate", "x = 1", {"seed": 3})
     names = {p.name for p in spec.readable_paths}
     assert names == {"sandbox", "evaluators"}
-    assert spec.nonce and spec.nonce.encode() in spec.stdin and spec.files == {"candidate.py": "x = 1"}
+    assert spec.nonce and spec.nonce.encode() in spec.stdin and spec.files == {}
+    assert json.loads(spec.stdin)["code"] == "x = 1"
+
+
+def test_a_command_that_cannot_start_is_an_error_not_a_crash():
+    from sandbox import launch, outcome
+    spec = RunSpec(argv=["/nonexistent/python"], nonce="n0")
+    raw = asyncio.run(launch.execute(spec.argv, spec, "/tmp", {}, None, None))
+    res = outcome.classify(raw, spec, "process")
+    assert res.status == "error" and "could not start" in res.error

@@ -206,10 +206,11 @@ class Controller:
                                ast_hash=verdict.ast_hash, **fields)
         if verdict.original_id is None:
             self.dedup.register(program.id, verdict)
-            verdict = await self.dedup.functional_check(program.code, verdict)
-            if verdict.original_id is None:
-                self.dedup.register(program.id, verdict)
-            self._notes()
+            if not self.dedup.rides_along(len(self.problem.spec.workloads.stages)):
+                verdict = await self.dedup.functional_check(program.code, verdict)
+                if verdict.original_id is None:
+                    self.dedup.register(program.id, verdict)
+                self._notes()
         if verdict.original_id is not None and not verdict.evaluate_anyway:
             self._record_duplicate(program, verdict)
             self.proposer.observe(draft, None)
@@ -227,15 +228,29 @@ class Controller:
         self.reporter.recorded(program, best.score if best else None)
 
     async def _evaluate(self, program: Program, verdict: Verdict | None = None) -> None:
-        outcomes = await self.executor.evaluate(program.code)
+        stages = self.problem.spec.workloads.stages
+        if verdict is not None and verdict.level is None and self.dedup.rides_along(len(stages)):
+            # the probe rides with the first stage; a hit skips the later (costlier) stages
+            first = await self.executor.evaluate(program.code, stages[:1], probe_repeat=2)
+            verdict = self.dedup.judge(first[0].probe, verdict, first[0].probe_s)
+            if verdict.original_id is None:
+                self.dedup.register(program.id, verdict)
+            self._notes()
+            if verdict.original_id is not None and not verdict.evaluate_anyway:
+                self._record_duplicate(program, verdict, first)
+                return
+            rest = await self.executor.evaluate(program.code, stages[1:]) if first[-1].passed else []
+            outcomes = first + rest
+        else:
+            outcomes = await self.executor.evaluate(program.code)
         self._record(program, outcomes, verdict)
 
-    def _record_duplicate(self, program: Program, verdict: Verdict) -> None:
-        """A hit: no evaluation; linked to its original and credited with its score."""
+    def _record_duplicate(self, program: Program, verdict: Verdict, outcomes: list = ()) -> None:
+        """A hit: no (further) evaluation; linked to its original and credited with its score."""
         with self.factory.begin() as session:
             original = session.get(Program, verdict.original_id)
             row = repo.record_duplicate(session, program.id, original, verdict.level, verdict.func_hash,
-                                        verdict.probe_wall_s)
+                                        verdict.probe_wall_s, outcomes)
         program.status, program.score, program.duplicate_of = row.status, row.score, row.duplicate_of
         self.since_improvement += 1
         best = self.population.best()

@@ -66,27 +66,43 @@ class Deduplicator:
         verdict = Verdict(h, original_id=original, level="syntactic" if original else None)
         return self._policy(verdict)
 
+    def rides_along(self, n_stages: int) -> bool:
+        """Whether the probe runs inside the first stage's sandbox (a cascade: the later stages are
+        what a hit saves) rather than in a sandbox of its own before any stage (one-stage problems)."""
+        return self.functional and n_stages > 1
+
     async def functional_check(self, code: str, verdict: Verdict) -> Verdict:
-        """Run the probe in the sandbox (twice) and look its hash up; unhashable candidates pass."""
+        """Run the probe in a sandbox of its own (twice in one process) and look its hash up."""
         if not self.functional:
             return verdict
         result = await self.executor.probe(code, repeat=2)
         verdict.probe_wall_s = result.wall_s
         if not result.ok:
-            if "has no attribute 'probe'" in (result.error or ""):
-                self.functional = False
-                self.notes.append("functional hashing is off: the evaluator has no `probe()` function")
-            verdict.level, verdict.note = "unhashable", f"probe {result.status}: {(result.error or '')[-300:]}"
-            return verdict
+            return self._unhashable(verdict, f"probe {result.status}: {(result.error or '')[-300:]}")
+        return self.judge(list(result.result), verdict)
+
+    def judge(self, outputs, verdict: Verdict, probe_s: float = 0.0) -> Verdict:
+        """Hash the probe outputs and look them up; unhashable candidates pass to evaluation."""
+        verdict.probe_wall_s = verdict.probe_wall_s or probe_s
+        if outputs is None:
+            return self._unhashable(verdict, "the probe did not finish (the run ended before it reported)")
+        if isinstance(outputs, dict) and "__probe_error__" in outputs:
+            return self._unhashable(verdict, f"probe raised: {outputs['__probe_error__'][-300:]}")
         try:
-            verdict.func_hash = fhash.functional_hash(self.key, list(result.result), self.cfg.float_bits)
+            verdict.func_hash = fhash.functional_hash(self.key, list(outputs), self.cfg.float_bits)
         except (fhash.Unhashable, TypeError) as exc:
-            verdict.level, verdict.note = "unhashable", str(exc)
-            return verdict
+            return self._unhashable(verdict, str(exc))
         original = self.func_index.get(verdict.func_hash)
         if original is not None:
             verdict.original_id, verdict.level = original, "functional"
             return self._policy(verdict)
+        return verdict
+
+    def _unhashable(self, verdict: Verdict, note: str) -> Verdict:
+        if "has no attribute 'probe'" in note and self.functional:
+            self.functional = False
+            self.notes.append("functional hashing is off: the evaluator has no `probe()` function")
+        verdict.level, verdict.note = "unhashable", note
         return verdict
 
     def _policy(self, verdict: Verdict) -> Verdict:

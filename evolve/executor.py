@@ -36,6 +36,8 @@ class StageOutcome:
     stderr: str = ""
     wall_s: float = 0.0
     cpu_s: float = 0.0
+    probe: Any = None  # the outputs of a probe that rode along with this stage
+    probe_s: float = 0.0
 
 
 class LocalExecutor:
@@ -56,9 +58,10 @@ class LocalExecutor:
         self.slots = asyncio.Semaphore(1 if cfg.timing and not self.gpus_per_run else concurrency)
         self.devices = gpu.DevicePool(available if self.gpus_per_run else 0)
 
-    def _spec(self, code: str, function: str, workload: dict, devices: tuple[int, ...] = ()) -> RunSpec:
+    def _spec(self, code: str, function: str, workload: dict, devices: tuple[int, ...] = (),
+              repeat: int = 0, probe: dict | None = None) -> RunSpec:
         return evaluation_spec(self.problem.evaluator_ref, self.problem.spec.sandbox, self.backend.name,
-                               function, code, workload, devices)
+                               function, code, workload, devices, repeat, probe)
 
     @asynccontextmanager
     async def _slot(self):
@@ -68,42 +71,51 @@ class LocalExecutor:
                 yield devices
 
     async def probe(self, code: str, repeat: int = 1) -> RunResult | None:
-        """Run the evaluator's `probe` on the probe workload `repeat` times, each in a fresh sandbox.
+        """Run the evaluator's `probe` on the probe workload `repeat` times in one sandboxed process
+        (a candidate whose outputs change between the calls is not deterministic).
 
-        The result's `result` is the list of the outputs; the first run that fails is returned
-        as it is. None when the problem declares no probe workload.
+        The result's `result` is the list of the outputs. None when the problem declares no probe workload.
         """
         workload = self.problem.spec.workloads.probe
         if workload is None:
             return None
         async with self._slot() as devices:
-            return await run_probe(repeat, lambda: self.backend.run(self._spec(code, "probe", workload, devices)))
+            return await run_probe(repeat, lambda: self.backend.run(self._spec(code, "probe", workload, devices,
+                                                                               repeat)))
 
-    async def evaluate(self, code: str, stages: list[Stage] | None = None) -> list[StageOutcome]:
-        """Run the stages (default: the search stages) in order; stop at the first that fails its `require`."""
+    async def evaluate(self, code: str, stages: list[Stage] | None = None, probe_repeat: int = 0) -> list[StageOutcome]:
+        """Run the stages (default: the search stages) in order; stop at the first that fails its `require`.
+
+        With `probe_repeat`, the probe rides along with the first stage, in the same sandboxed process
+        (the first outcome's `probe` holds its outputs): functional hashing without a sandbox of its own.
+        """
+        probe = self.problem.spec.workloads.probe
+        riding = {"workload": probe, "repeat": probe_repeat} if probe_repeat and probe is not None else None
         async with self._slot() as devices:
             return await run_stages(self.problem.spec.workloads.stages if stages is None else stages,
-                                    lambda stage: self.backend.run(self._spec(code, "evaluate", stage.workload,
-                                                                              devices)))
+                                    lambda stage, first: self.backend.run(self._spec(
+                                        code, "evaluate", stage.workload, devices, probe=riding if first else None)))
 
 
 # --- shared by every executor (the Ray executor runs these on its worker nodes) ----------------
 def evaluation_spec(evaluator_ref: str, cfg: SandboxConfig, backend_name: str, function: str, code: str,
-                    workload: dict, devices: tuple[int, ...] = ()) -> RunSpec:
-    """The sandboxed run of one evaluator call (`evaluate` or `probe`) on one workload."""
+                    workload: dict, devices: tuple[int, ...] = (), repeat: int = 0,
+                    probe: dict | None = None) -> RunSpec:
+    """The sandboxed run of one evaluator call (`evaluate` or `probe`) on one workload;
+    with `repeat`, the function is called that many times in the process and the result is the list."""
     return request.evaluation(
-        evaluator_ref, function, code, workload,
+        evaluator_ref, function, code, workload, repeat=repeat, probe=probe,
         wall_s=cfg.wall_s, cpu_s=cfg.cpu_s, memory_mb=cfg.memory_mb, output_bytes=cfg.output_bytes,
         pids=cfg.pids, tmpfs_mb=cfg.tmpfs_mb, gpus=devices,
         result="/result/result" if backend_name == "docker" else "fd",
     )
 
 
-async def run_stages(stages: list[Stage], run: Callable[[Stage], Awaitable[RunResult]]) -> list[StageOutcome]:
-    """Run the stages in order through `run`; stop after the first that fails or misses its `require`."""
+async def run_stages(stages: list[Stage], run: Callable[[Stage, bool], Awaitable[RunResult]]) -> list[StageOutcome]:
+    """Run the stages in order through `run(stage, is_first)`; stop after the first that fails its `require`."""
     outcomes = []
     for stage in stages:
-        outcome = _stage_outcome(stage, await run(stage))
+        outcome = _stage_outcome(stage, await run(stage, not outcomes))
         outcomes.append(outcome)
         if not outcome.passed:
             break
@@ -111,22 +123,18 @@ async def run_stages(stages: list[Stage], run: Callable[[Stage], Awaitable[RunRe
 
 
 async def run_probe(repeat: int, run: Callable[[], Awaitable[RunResult]]) -> RunResult:
-    """The probe `repeat` times: the result's `result` is the list of outputs; the first failure as it is."""
-    outputs, wall = [], 0.0
-    for _ in range(repeat):
-        result = await run()
-        wall += result.wall_s
-        if not result.ok:
-            result.wall_s = wall
-            return result
-        outputs.append(result.result)
-    result.result, result.wall_s = outputs, wall
+    """One sandboxed run that calls the probe `repeat` times: `result` is the list of outputs."""
+    result = await run()
+    if result.ok and not (isinstance(result.result, list) and len(result.result) == repeat):
+        result.status, result.result = INVALID_RESULT, None
+        result.error = f"the probe run did not return {repeat} outputs"
     return result
 
 
 def _stage_outcome(stage: Stage, result: RunResult) -> StageOutcome:
     out = StageOutcome(stage, result.status, False, error=result.error, stdout=result.stdout,
-                       stderr=result.stderr, wall_s=result.wall_s, cpu_s=result.cpu_s)
+                       stderr=result.stderr, wall_s=result.wall_s, cpu_s=result.cpu_s, probe=result.probe,
+                       probe_s=result.probe_s)
     if result.status != OK:
         return out
     value = result.result

@@ -41,6 +41,7 @@ class Job:
     stages: tuple[Stage, ...] = ()
     probe_workload: dict | None = None
     repeat: int = 1
+    riding_probe: dict | None = None  # a probe workload to run with the first stage
 
 
 def run_job(job: Job) -> list[StageOutcome] | RunResult:
@@ -48,12 +49,16 @@ def run_job(job: Job) -> list[StageOutcome] | RunResult:
     backend = _backend(job.sandbox.backend)
     devices = _assigned_gpus()
 
-    def spec(function: str, workload: dict):
-        return evaluation_spec(job.evaluator_ref, job.sandbox, backend.name, function, job.code, workload, devices)
+    def spec(function: str, workload: dict, repeat: int = 0, probe: dict | None = None):
+        return evaluation_spec(job.evaluator_ref, job.sandbox, backend.name, function, job.code, workload, devices,
+                               repeat, probe)
+
+    riding = {"workload": job.riding_probe, "repeat": job.repeat} if job.riding_probe is not None else None
 
     if job.probe_workload is not None:
-        return asyncio.run(run_probe(job.repeat, lambda: backend.run(spec("probe", job.probe_workload))))
-    return asyncio.run(run_stages(list(job.stages), lambda stage: backend.run(spec("evaluate", stage.workload))))
+        return asyncio.run(run_probe(job.repeat, lambda: backend.run(spec("probe", job.probe_workload, job.repeat))))
+    return asyncio.run(run_stages(list(job.stages), lambda stage, first: backend.run(
+        spec("evaluate", stage.workload, probe=riding if first else None))))
 
 
 @functools.cache
@@ -100,10 +105,13 @@ class RayExecutor:
         return (f"{where}: {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs; per evaluation "
                 f"{self.cfg.num_cpus:g} CPU, {self.num_gpus:g} GPU")
 
-    async def evaluate(self, code: str, stages: list[Stage] | None = None) -> list[StageOutcome]:
-        """Run the stages (default: the search stages) in one task; stop at the first that fails its `require`."""
+    async def evaluate(self, code: str, stages: list[Stage] | None = None, probe_repeat: int = 0) -> list[StageOutcome]:
+        """Run the stages (default: the search stages) in one task; stop at the first that fails its `require`.
+        With `probe_repeat`, the probe rides along with the first stage (see LocalExecutor.evaluate)."""
         stages = list(self.problem.spec.workloads.stages if stages is None else stages)
-        job = Job(self.problem.evaluator_ref, self.problem.spec.sandbox, code, stages=tuple(stages))
+        riding = self.problem.spec.workloads.probe if probe_repeat else None
+        job = Job(self.problem.evaluator_ref, self.problem.spec.sandbox, code, stages=tuple(stages),
+                  riding_probe=riding, repeat=probe_repeat or 1)
         try:
             return await self._submit(job)
         except _TaskFailed as exc:

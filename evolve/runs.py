@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from evolve import finalize
 from evolve.controller import Controller, Limits
 from evolve.db import repo
-from evolve.db.engine import open_database, redact, sqlite_url
+from evolve.db.engine import EmptyDatabase, open_database, redact, sqlite_url
 from evolve.db.models import Program, Run
 from evolve.executor import LocalExecutor
 from evolve.ray_executor import make_executor
@@ -85,7 +85,8 @@ def open_run(runs_dir: Path, name: str | None, readonly: bool = True,
     db = run_dir(runs_dir, name) / DB_FILE
     if not db.is_file():
         known = ", ".join(sorted(p.parent.name for p in Path(runs_dir).glob(f"*/{DB_FILE}"))) or "none"
-        raise RunError(f"no run named '{name}' in {runs_dir}/ (runs there: {known}).")
+        raise RunError(f"no run named '{name}' in {runs_dir}/ (runs there: {known}). A run kept in another "
+                       "database needs --db URL (or EVOLVE_DB).")
     factory = open_database(sqlite_url(db), create=not readonly, readonly=readonly)
     with factory() as session:
         run = repo.get_run(session, name)
@@ -110,7 +111,10 @@ def _open_shared(db_url: str, name: str | None, readonly: bool) -> tuple[session
 def list_runs(runs_dir: Path, db_url: str | None = None) -> list[dict]:
     db_url = db_url or getattr(runs_dir, "db_url", None)
     if db_url:
-        factory = open_database(db_url, create=False, readonly=True)
+        try:
+            factory = open_database(db_url, create=False, readonly=True)
+        except EmptyDatabase:
+            return []
         with factory() as session:
             found = [(factory, run) for run in session.scalars(select(Run).order_by(Run.name))]
     else:

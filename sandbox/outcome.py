@@ -71,6 +71,7 @@ def classify(raw: Raw, spec: RunSpec, backend: str) -> RunResult:
         res.status, res.error = INVALID_RESULT, problem
     else:
         res.result = payload.get("value")
+        res.probe, res.probe_s = payload.get("probe"), float(payload.get("probe_s") or 0.0)
     return res
 
 

@@ -18,7 +18,8 @@ THREADS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THR
 
 
 def evaluation(evaluator: str, function: str, code: str, workload: dict, *,
-               python: str = sys.executable, result: str = "fd", **limits) -> RunSpec:
+               python: str = sys.executable, result: str = "fd", repeat: int = 0, probe: dict | None = None,
+               **limits) -> RunSpec:
     """A run of `evaluator.function(candidate.py, workload)`; the request goes on stdin.
 
     Only the project's `sandbox` and `evaluators` packages (and a file evaluator's own
@@ -26,7 +27,7 @@ def evaluation(evaluator: str, function: str, code: str, workload: dict, *,
     """
     nonce = secrets.token_hex(16)
     request = {"nonce": nonce, "evaluator": evaluator, "function": function, "program": CANDIDATE_FILE,
-               "code": code, "workload": workload, "result": result}
+               "code": code, "workload": workload, "result": result, "repeat": repeat, "probe": probe}
     readable = [PROJECT_ROOT / "sandbox", PROJECT_ROOT / "evaluators"]
     if evaluator.endswith(".py"):
         readable.append(Path(evaluator).parent)

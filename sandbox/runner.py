@@ -31,7 +31,10 @@ def main() -> int:
     import json
     import resource
     import threading
+    import time
     import traceback
+
+    perf = time.perf_counter  # taken before any candidate code runs
 
     write, exit_now, dumps = os.write, os._exit, json.dumps
     args = sys.argv[1:]
@@ -84,9 +87,21 @@ def main() -> int:
     outcome: dict = {}
     program = os.path.abspath(request["program"])
 
+    riding = request.get("probe")  # {"workload", "repeat"}: the functional-hash probe, before the stage
+
     def work() -> None:  # the candidate's frames lead back here, not to `nonce` or `out`
+        if riding:
+            start = perf()
+            try:
+                probe = getattr(evaluator, "probe")
+                outcome["probe"] = [probe(program, riding["workload"]) for _ in range(int(riding["repeat"]))]
+            except BaseException as exc:  # the probe failed: the candidate is unhashable, the stage still runs
+                outcome["probe"] = {"__probe_error__": _trim(traceback, exc)}
+            outcome["probe_s"] = perf() - start
         try:
-            outcome["value"] = fn(program, request.get("workload") or {})
+            repeat = int(request.get("repeat") or 0)  # probes: called twice to show they are deterministic
+            workload = request.get("workload") or {}
+            outcome["value"] = [fn(program, workload) for _ in range(repeat)] if repeat else fn(program, workload)
         except MemoryError:
             outcome["oom"] = True
         except BaseException as exc:  # the evaluator itself failed: report, never hang
@@ -105,7 +120,8 @@ def main() -> int:
         send({"error": "MemoryError", "oom": True, "cpu_s": cpu()}, 3)
     if "error" in outcome:
         send({"error": outcome["error"], "cpu_s": cpu()}, 1)
-    send({"value": outcome.get("value"), "cpu_s": cpu()}, 0)
+    send({"value": outcome.get("value"), "cpu_s": cpu(), "probe": outcome.get("probe"),
+          "probe_s": outcome.get("probe_s", 0.0)}, 0)
     return 0
 
 

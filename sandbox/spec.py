@@ -62,6 +62,8 @@ class RunResult:
     wall_s: float = 0.0
     cpu_s: float = 0.0
     backend: str = ""
+    probe: Any = None  # outputs of a probe that rode along with this run (see request.evaluation)
+    probe_s: float = 0.0
 
     @property
     def ok(self) -> bool:

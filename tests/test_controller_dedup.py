@@ -107,3 +107,20 @@ def test_evaluator_without_probe_falls_back_to_syntactic_once(tmp_path):
     assert progs[2].dedup_level == "syntactic" and progs[3].status == "evaluated"  # no level 2 here
     assert sum("no `probe()`" in n for n in notes) == 1
     assert stats["functional"] == 0
+
+
+def test_in_a_cascade_the_probe_rides_with_the_first_stage(tmp_path):
+    yaml = YAML.replace("  stages: [{name: only, workload: {target: 10}}]",
+                        "  stages:\n    - {name: smoke, workload: {target: 10}}\n    - {name: full, workload: {target: 10}}")
+    progs, stats = run(tmp_path, [A, A_REORDERED, B], yaml=yaml)
+    a, reordered, b = progs[1], progs[2], progs[3]
+    assert a.status == "evaluated" and b.status == "evaluated"
+    assert (reordered.status, reordered.duplicate_of, reordered.dedup_level) == ("duplicate", a.id, "functional")
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "evolve.db")
+    stages = {pid: [r[0] for r in con.execute("SELECT stage FROM evaluations WHERE program_id=? ORDER BY id",
+                                               (pid,))] for pid in (a.id, reordered.id, b.id)}
+    assert stages[a.id] == ["probe", "smoke", "full"]
+    assert stages[reordered.id] == ["probe", "smoke"]  # the hit was known after smoke: full was skipped
+    assert stats["functional"] == 1 and stats["seconds_saved"] > 0

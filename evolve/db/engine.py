@@ -28,6 +28,10 @@ class DatabaseError(Exception):
     """The database cannot be used as asked; the message says why and what to do."""
 
 
+class EmptyDatabase(DatabaseError):
+    """A reader opened a database that holds no evolve tables yet."""
+
+
 @dataclass(frozen=True)
 class SchemaState:
     revision: str | None  # Alembic revision; None for a new database or one made before migrations
@@ -102,6 +106,9 @@ def open_database(url: str, create: bool = True, readonly: bool = False) -> sess
     engine = make_engine(url, readonly=readonly)
     state = _schema_state(engine, url)
     _refuse_newer(url, state)
+    if not create and state.revision is None and state.meta_version is None:
+        raise EmptyDatabase(f"{redact(url)} holds no evolve runs yet; start one with "
+                            "`evolve --db URL start PROBLEM`.")
     if create and not readonly and (state.revision != head_revision() or state.meta_version != SCHEMA_VERSION):
         migrate(engine)
     return sessionmaker(engine, expire_on_commit=False)

@@ -112,16 +112,18 @@ def add_probe_evaluation(session: Session, program_id: int, wall_s: float, note:
 
 
 def record_duplicate(session: Session, program_id: int, original: Program, level: str, func_hash: str | None,
-                     probe_wall_s: float) -> Program:
-    """Mark a program as a duplicate of `original`, credited with its score (none yet if it is in flight)."""
+                     probe_wall_s: float, outcomes: Iterable = ()) -> Program:
+    """Mark a program as a duplicate of `original`, credited with its score (none yet if it is in flight);
+    `outcomes` are the stages it ran before the hit was known (the probe rode with the first)."""
     program = session.get(Program, program_id)
+    if probe_wall_s:
+        add_probe_evaluation(session, program_id, probe_wall_s)
+    spent = add_evaluations(session, program_id, outcomes)
     program.status, program.duplicate_of, program.dedup_level = "duplicate", original.id, level
     program.func_hash = func_hash
     program.score, program.metrics = original.score, original.metrics
     program.evaluated_at = utcnow()
-    program.eval_seconds = 0.0
-    if probe_wall_s:
-        add_probe_evaluation(session, program_id, probe_wall_s)
+    program.eval_seconds = spent
     return program
 
 
@@ -162,7 +164,8 @@ def dedup_stats(session: Session, run_id: int, tolerance: float = 1e-9) -> dict:
         "syntactic": sum(p.dedup_level == "syntactic" for p in dups),
         "functional": sum(p.dedup_level == "functional" for p in dups),
         "evaluations_saved": len(dups),
-        "seconds_saved": sum((by_id[p.duplicate_of].eval_seconds or 0.0) for p in dups if p.duplicate_of in by_id),
+        "seconds_saved": sum(max(0.0, (by_id[p.duplicate_of].eval_seconds or 0.0) - (p.eval_seconds or 0.0))
+                             for p in dups if p.duplicate_of in by_id),
         "probe_seconds": float(probe_s or 0.0),
         "unhashable": sum(p.dedup_level == "unhashable" for p in rows),
         "audited": len(audits),

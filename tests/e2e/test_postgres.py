@@ -104,3 +104,12 @@ def test_unreachable_database_names_the_flag(tmp_path):
 def test_unknown_run_lists_the_runs_there(pg_url, tmp_path):
     done = evolve(tmp_path, "--db", pg_url, "leaderboard", "nope", "--plain")
     assert done.returncode == 2 and "no run named 'nope'" in done.stderr
+
+
+def test_an_empty_database_has_no_runs_yet(tmp_path):
+    pgserver.require()
+    empty = pgserver.fresh_database("empty")
+    listing = evolve(tmp_path, "--db", empty, "runs")
+    assert listing.returncode == 0 and "no runs in postgresql+psycopg://" in listing.stdout
+    board = evolve(tmp_path, "--db", empty, "leaderboard", "--plain")
+    assert board.returncode == 2 and "holds no evolve runs yet" in board.stderr

@@ -139,3 +139,18 @@ def test_local_executor_stays_the_default(tmp_path):
     problem = load_problem(write_problem(tmp_path / "plain"))
     assert isinstance(make_executor(problem, 1, None), LocalExecutor)
     assert ROOT.is_dir()
+
+
+def test_probe_runs_on_the_worker(cluster, tmp_path):
+    """The functional-hash probe travels as a Ray task too, with the same result shape as locally."""
+    from evolve.ray_executor import make_executor
+    folder = _problem(tmp_path)
+    (folder / "evaluate.py").write_text((folder / "evaluate.py").read_text() + (
+        "\n\ndef probe(program_path, workload):\n    return {'seen': workload['n']}\n"))
+    yaml_path = folder / "problem.yaml"
+    yaml_path.write_text(yaml_path.read_text().replace("workloads:\n", "workloads:\n  probe: {n: 7}\n"))
+    problem = load_problem(folder)
+    executor = make_executor(problem, 1, SimpleNamespace(executor=None, ray_address=cluster))
+    result = asyncio.run(executor.probe(problem.initial_code, repeat=2))
+    assert result.ok, result.error
+    assert result.result == [{"seen": 7}, {"seen": 7}]

@@ -77,16 +77,18 @@ def test_whole_evolution_through_the_cli(cluster, tmp_path):
 
 
 def _task_pids() -> set[int]:
-    """Ray workers of this cluster now running an evaluation task (their process title says so)."""
-    pids = set()
+    """Ray workers of this cluster now running an evaluation task (their process title says so); not the
+    sandbox processes they fork, which carry the same title until they exec."""
+    parents = {}
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
                 if (proc / "cmdline").read_bytes().startswith(b"ray::run_job"):
-                    pids.add(int(proc.name))
-            except OSError:
+                    status = (proc / "status").read_text()
+                    parents[int(proc.name)] = int(status.split("PPid:")[1].split()[0])
+            except (OSError, IndexError, ValueError):
                 continue
-    return pids
+    return {pid for pid, ppid in parents.items() if ppid not in parents}
 
 
 async def _evaluate_killing(executor, code: str, kills: int) -> tuple[list, int]:

@@ -70,8 +70,8 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     for pid, status, _, dup in rows:
         stages = [s for (s,) in con.execute("SELECT stage FROM evaluations WHERE program_id=? AND stage "
                                             "IN ('quick', 'slow')", (pid,))]
-        if status == "duplicate":
-            assert stages == [] and dup is not None
+        if status == "duplicate":  # a functional hit is known after the quick stage
+            assert stages in ([], ["quick"]) and dup is not None
         else:
             assert stages in (["quick"], ["quick", "slow"]), (pid, status, stages)
     # island membership points only at scored programs, and the best program is on an island

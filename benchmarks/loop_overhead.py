@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evolve.controller import Controller, Limits, code_hash  # noqa: E402
 from evolve.db.engine import open_database, sqlite_url  # noqa: E402
-from evolve.db.models import Program, Run  # noqa: E402
+from evolve.db.models import IslandMember, Program, Run  # noqa: E402
 from evolve.executor import StageOutcome  # noqa: E402
 from evolve.mutate.offline import OfflineMutator  # noqa: E402
 from evolve.problem import load_problem  # noqa: E402
@@ -28,11 +28,16 @@ class NullExecutor:
     """Scores every candidate instantly with a random hit rate: no sandbox, no evaluator."""
 
     def __init__(self, problem):
-        self.stage = problem.spec.workloads.stages[-1]
+        self.stages = problem.spec.workloads.stages
         self.rng = random.Random(0)
 
-    async def evaluate(self, code: str) -> list[StageOutcome]:
-        return [StageOutcome(self.stage, "ok", True, {"valid": True, "hit_rate": self.rng.random()})]
+    async def evaluate(self, code: str, stages=None, probe_repeat: int = 0) -> list[StageOutcome]:
+        """Every stage passes at once; a riding probe reports the code's own hash (never a duplicate)."""
+        out = [StageOutcome(s, "ok", True, {"valid": True, "hit_rate": self.rng.random()})
+               for s in (self.stages if stages is None else stages)]
+        if probe_repeat and out:
+            out[0].probe = [code_hash(code)] * probe_repeat
+        return out
 
 
 class Quiet:
@@ -41,19 +46,23 @@ class Quiet:
 
 
 def prefill(factory, run_id: int, problem, n: int) -> None:
-    """n evaluated programs (distinct mutants of the initial program) already in the run."""
+    """n evaluated programs (distinct mutants of the initial program) already in the run; the best
+    `population_size` of them form the island's archive, as a run would have left it."""
     rng = random.Random(1)
     mutator = OfflineMutator(rng)
     codes, seen = [problem.initial_code], {problem.initial_code}
     while len(codes) < n:
-        child = mutator.propose(rng.choice(codes[-50:]), seen.__contains__)
+        child = mutator.propose(rng.choice(codes[:50]), seen.__contains__)  # all near the start: same size
         if child:
             codes.append(child.code)
             seen.add(child.code)
     with factory.begin() as session:
-        session.add_all(Program(run_id=run_id, iteration=i, mutation="prefill", code=c, code_hash=code_hash(c),
-                                status="evaluated", score=rng.random(), metrics={"hit_rate": 0.0})
-                        for i, c in enumerate(codes))
+        rows = [Program(run_id=run_id, iteration=i, mutation="prefill", code=c, code_hash=code_hash(c),
+                        status="evaluated", score=rng.random(), metrics={"hit_rate": 0.0}) for i, c in enumerate(codes)]
+        session.add_all(rows)
+        session.flush()
+        archive = sorted(rows, key=lambda p: -p.score)[: problem.spec.evolution.population_size]
+        session.add_all(IslandMember(run_id=run_id, island=0, program_id=p.id, via="child") for p in archive)
 
 
 def measure(problem, existing: int, candidates: int) -> float:
@@ -64,13 +73,16 @@ def measure(problem, existing: int, candidates: int) -> float:
             session.add(run)
         prefill(factory, run.id, problem, existing)
         already = max(0, existing - 1)  # children already in the run
-        controller = Controller(problem, factory, run, NullExecutor(problem),
-                                Limits(iterations=already + candidates, wall_time_s=None), 2, Quiet())
+        limits = Limits(iterations=already + candidates, wall_time_s=None)
+        start = time.perf_counter()  # rebuilding the state from the database, as `resume` does
+        Controller(problem, factory, run, NullExecutor(problem), limits, 2, Quiet())._load()
+        load = time.perf_counter() - start
+        controller = Controller(problem, factory, run, NullExecutor(problem), limits, 2, Quiet())
         start = time.perf_counter()
         asyncio.run(controller.run())
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - start - load
         factory.kw["bind"].dispose()
-    return candidates / elapsed
+    return candidates / elapsed, load
 
 
 def main() -> None:
@@ -78,11 +90,11 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=300)
     args = parser.parse_args()
     problem = load_problem("cache_eviction")
-    rows = [(n, measure(problem, n, args.candidates)) for n in (1, 100, 1000, 10000)]
+    rows = [(n, *measure(problem, n, args.candidates)) for n in (1, 100, 1000, 10000)]
     base = rows[0][1]
-    print(f"{'programs in DB':>15} {'candidates/s':>13} {'ms/candidate':>13} {'vs 1':>6}")
-    for n, rate in rows:
-        print(f"{n:>15} {rate:>13.1f} {1000 / rate:>13.2f} {rate / base:>6.2f}")
+    print(f"{'programs in DB':>15} {'candidates/s':>13} {'ms/candidate':>13} {'vs 1':>6} {'resume load s':>14}")
+    for n, rate, load in rows:
+        print(f"{n:>15} {rate:>13.1f} {1000 / rate:>13.2f} {rate / base:>6.2f} {load:>14.3f}")
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ class Controller:
             self.population.restore(self._member(by_id[m.program_id]), m.island, cell_of.pop(m.program_id, None))
         for program_id, cell in cell_of.items():  # cell holders no longer in any island
             self.population.cells[cell] = self._member(by_id[program_id])
-        scored = sorted((r for r in rows if r.status == "evaluated"), key=lambda r: r.evaluated_at)
+        scored = sorted((r for r in rows if r.status == "evaluated"), key=lambda r: (r.evaluated_at or r.created_at, r.id))
         self.population.recorded = self.population.migrated_at = len(scored)
         best = None
         for r in scored:

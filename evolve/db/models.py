@@ -7,7 +7,7 @@ from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2  # the Alembic revision count (evolve/db/migrations/versions); kept in `meta`
+SCHEMA_VERSION = 3  # the Alembic revision count (evolve/db/migrations/versions); kept in `meta`
 
 # JSON columns: plain JSON text on SQLite (readable with json_extract), JSONB on PostgreSQL
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -64,7 +64,7 @@ class Program(Base):
     score_samples: Mapped[int | None] = mapped_column(Integer, nullable=True)
     holdout_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     holdout_metrics: Mapped[dict | None] = mapped_column(JSONType, nullable=True)
-    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("programs.id"), nullable=True)
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("programs.id"), nullable=True, index=True)
     ast_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     func_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     dedup_level: Mapped[str | None] = mapped_column(String(20), nullable=True)  # syntactic | functional

@@ -94,8 +94,11 @@ def ranked(session: Session, run_id: int, limit: int | None = None, status: str 
     query = select(Program).where(Program.run_id == run_id)
     if status:
         query = query.where(Program.status == status)
-    query = query.order_by(Program.status != "evaluated", Program.score.is_(None), Program.score.desc(),
-                           Program.violation.is_(None), Program.violation, Program.iteration)
+    if status == "evaluated":  # the common top-N: plain ORDER BY score, served by ix_programs_run_status_score
+        query = query.order_by(Program.score.desc(), Program.iteration)
+    else:
+        query = query.order_by(Program.status != "evaluated", Program.score.is_(None), Program.score.desc(),
+                               Program.violation.is_(None), Program.violation, Program.iteration)
     if limit:
         query = query.limit(limit)
     return list(session.scalars(query))

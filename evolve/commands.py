@@ -93,4 +93,5 @@ def _upgrade_leaderboard(sub) -> None:
     board.add_argument("--sort", default="score",
                        help="sort key for --plain/--json: score (weighted), lexicographic, pareto, a metric, "
                             "time, generation, id")
+    board.add_argument("--front", action="store_true", help="only the Pareto front (non-dominated programs)")
     board.set_defaults(func=_guard(inspect.cmd_leaderboard))

@@ -64,14 +64,18 @@ def resolve(runs_dir: Path, text: str, run_name: str | None = None) -> Ref:
 
 # --- leaderboard -----------------------------------------------------------------------
 def cmd_leaderboard(args, console: Console) -> int:
-    factory, run, snap = open_snapshot(args.runs_dir, args.run)
+    printing = args.json or args.plain or not (sys.stdin.isatty() and sys.stdout.isatty())
+    factory, run, snap = open_snapshot(args.runs_dir, args.run, stats=printing)
     rows = tbl.visible(snap, f"status:{args.status}" if args.status else "", args.sort or "score")
+    if getattr(args, "front", False):
+        front = snap.pareto_ranks()
+        rows = [r for r in rows if front.get(r.id) == 0]
     if args.json:
         data = [_json_row(snap, r, i) for i, r in enumerate(rows[: args.limit] if args.limit else rows, start=1)]
         for row in data:  # only evaluated programs hold a rank (they come first)
             row["rank"] = row["rank"] if row["status"] == "evaluated" else None
-        print(json.dumps({"run": snap.name, "problem": snap.run.get("problem"), "programs": data}, indent=2,
-                         default=str))
+        print(json.dumps({"run": snap.name, "problem": snap.run.get("problem"), "programs": data,
+                          "dedup": snap.dedup, "cascade": snap.cascade}, indent=2, default=str))
         return 0
     size = shutil.get_terminal_size((0, 0))
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and not args.plain
@@ -81,6 +85,8 @@ def cmd_leaderboard(args, console: Console) -> int:
         interactive = False
     if not interactive:
         print_table(console, snap, rows[: args.limit] if args.limit else rows)
+        for line in summary.savings_lines(snap):
+            console.print(line, highlight=False)
         return 0
     from evolve.tui.app import LeaderboardApp
 
@@ -91,6 +97,8 @@ def cmd_leaderboard(args, console: Console) -> int:
 def _json_row(snap: snapshot.Snapshot, r: snapshot.Row, rank: int) -> dict:
     ranks = snap.pareto_ranks() if len(snap.objectives) > 1 else {}
     return {"rank": rank if r.score is not None else None, "id": r.id, "score": r.score,
+            "score_std": r.extra.get("score_std"), "holdout_score": r.extra.get("holdout_score"),
+            "overfit": tbl.overfit(snap, r),
             "metrics": {o.name: r.metrics.get(o.name) for o in snap.objectives}, "parent_id": r.parent_id,
             "second_parent_id": r.second_parent_id, "generation": r.generation, "mutation": r.mutation,
             "status": r.status, "iteration": r.iteration, "island": r.island, "model": r.model,

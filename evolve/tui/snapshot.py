@@ -18,11 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from evolve.db import repo
 from evolve.problem import Objective
+from evolve.scoring import objective_vector, pareto_ranks
 
-try:  # the lead's non-dominated sorting; a local copy until it lands everywhere
-    from evolve.scoring import pareto_ranks as _pareto_ranks
-except ImportError:  # pragma: no cover - depends on the state of evolve.scoring
-    _pareto_ranks = None
 
 HEAVY = ("code", "diff")  # columns read only for the program on screen
 EVALUATED = ("evaluated", "infeasible", "failed")  # statuses that spent an evaluation
@@ -156,41 +153,26 @@ class Snapshot:
         return out[-limit:] if limit else out
 
     def objective_points(self) -> dict[int, tuple[float, ...]]:
-        """Max-is-better objective vectors of the scored programs."""
+        """Max-is-better, scaled objective vectors of the evaluated programs (as the search ranks them)."""
         out = {}
         for r in self.rows:
-            if r.score is None:
+            if r.status != "evaluated":
                 continue
-            values = [r.metrics.get(o.name) for o in self.objectives]
-            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                out[r.id] = tuple(v if o.direction == "max" else -v for o, v in zip(self.objectives, values))
+            try:
+                out[r.id] = objective_vector(self.objectives, r.metrics)
+            except ValueError:
+                continue
         return out
 
     def pareto_ranks(self) -> dict[int, int]:
         """Pareto rank of each scored program: 0 is the non-dominated front."""
         points = self.objective_points()
         ids = list(points)
-        ranks = (_pareto_ranks or pareto_ranks)([points[i] for i in ids])
+        ranks = pareto_ranks([points[i] for i in ids])
         return dict(zip(ids, ranks))
 
     def spent(self) -> float:
         return sum(s["cost_usd"] for s in self.spend.values())
-
-
-def pareto_ranks(points: list[tuple[float, ...]]) -> list[int]:
-    """Non-dominated sorting of max-is-better points (0 = front); quadratic, fine for a leaderboard."""
-    def dominates(a, b):
-        return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
-
-    ranks = [-1] * len(points)
-    left, rank = set(range(len(points))), 0
-    while left:
-        front = {i for i in left if not any(dominates(points[j], points[i]) for j in left if j != i)}
-        for i in front:
-            ranks[i] = rank
-        left -= front
-        rank += 1
-    return ranks
 
 
 # --- reading ------------------------------------------------------------------------

@@ -78,17 +78,8 @@ def render(snap: Snapshot, improvements: int = 5) -> Group:
         cap = f" of ${max_usd:g}" if max_usd else ""
         per_model = ", ".join(f"{m} ${s['cost_usd']:.4f} ({s['calls']} calls)" for m, s in sorted(snap.spend.items()))
         grid.add_row("spend", f"${f['spent_usd']:.4f}{cap}" + (f": {per_model}" if per_model else ""))
-    dedup, cascade = f["dedup"], f["cascade"]
-    if dedup:
-        rate = dedup["collision_rate"]
-        grid.add_row("duplicates caught", (
-            f"{dedup['syntactic']} syntactic, {dedup['functional']} functional: {dedup['evaluations_saved']} "
-            f"evaluations and {dedup['seconds_saved']:.1f} s saved (probes cost {dedup['probe_seconds']:.1f} s); "
-            f"{dedup['unhashable']} unhashable; collision rate "
-            + ("not measured" if rate is None else f"{rate:.1%} of {dedup['audited']} audited")))
-    if cascade and cascade["stopped_early"]:
-        grid.add_row("cascade", f"{cascade['stopped_early']} stopped early: {cascade['seconds_saved']:.1f} s of "
-                     f"evaluation saved ({cascade['share_saved']:.0%})")
+    for label, text in savings(snap):
+        grid.add_row(label, text)
     islands = snap.islands()
     if islands:
         grid.add_row("best per island", "  ".join(f"{i}: #{r.id} {_score(r.score)}" for i, r in sorted(islands.items())))
@@ -115,3 +106,24 @@ def status_line(snap: Snapshot) -> Text:
     if f["stop_reason"]:
         text.append(f" ({f['stop_reason']})", style="dim")
     return text
+
+
+def savings(snap: Snapshot) -> list[tuple[str, str]]:
+    """What the duplicate filter and the evaluation cascade saved, as (label, text) rows."""
+    rows = []
+    dedup, cascade = snap.dedup, snap.cascade
+    if dedup:
+        rate = dedup["collision_rate"]
+        rows.append(("duplicates caught", (
+            f"{dedup['syntactic']} syntactic, {dedup['functional']} functional: {dedup['evaluations_saved']} "
+            f"evaluations and {dedup['seconds_saved']:.1f} s saved (probes cost {dedup['probe_seconds']:.1f} s); "
+            f"{dedup['unhashable']} unhashable; collision rate "
+            + ("not measured" if rate is None else f"{rate:.1%} of {dedup['audited']} audited"))))
+    if cascade and cascade["stopped_early"]:
+        rows.append(("cascade", f"{cascade['stopped_early']} stopped early: {cascade['seconds_saved']:.1f} s of "
+                                f"evaluation saved ({cascade['share_saved']:.0%})"))
+    return rows
+
+
+def savings_lines(snap: Snapshot) -> list[str]:
+    return [f"{label}: {text}" for label, text in savings(snap)]

@@ -45,10 +45,38 @@ def columns(snap: Snapshot) -> list[Column]:
         cols.append(Column("model", "model"))
     if len({r.island for r in snap.rows}) > 1:
         cols.append(Column("island", "island"))
+    if any(r.extra.get("holdout_score") is not None or r.extra.get("holdout_metrics") for r in snap.rows):
+        cols.insert(2, Column("holdout", "held-out"))  # beside the search score; "!" flags overfitting
     return cols + [Column("generation", "gen"), Column("parent", "parent")]
 
 
+def overfit(snap: Snapshot, row: Row) -> bool:
+    """The held-out score falls more than `evolution.holdout_warn` below the search score (or failed)."""
+    held, score = row.extra.get("holdout_score"), row.score
+    if score is None or (held is None and not row.extra.get("holdout_metrics")):
+        return False
+    warn = ((_config(snap).get("evolution") or {}).get("holdout_warn", 0.1))
+    return held is None or held < score - warn * max(abs(score), 1e-12)
+
+
+def _config(snap: Snapshot) -> dict:
+    config = snap.run.get("config")
+    if isinstance(config, str):
+        import json
+        try:
+            config = json.loads(config)
+        except ValueError:
+            config = None
+    return config if isinstance(config, dict) else {}
+
+
 def cell(snap: Snapshot, row: Row, key: str, ranks: dict[int, int]) -> str:
+    if key == "score" and row.score is not None and row.extra.get("score_std") is not None:
+        return f"{row.score:.6g} ±{row.extra['score_std']:.2g}"  # the mean of re-evaluations, with its spread
+    if key == "holdout":
+        held = row.extra.get("holdout_score")
+        text = "-" if held is None else f"{held:.6g}"
+        return text + (" !" if overfit(snap, row) else "")
     if key == "score":
         value = row.score
     elif key == "pareto":
@@ -100,6 +128,8 @@ def sort_rows(snap: Snapshot, rows: list[Row], key: str, reverse: bool = False) 
     missing = [r for r in rows if value(r) is None]
     for group in (ranked, others):
         group.sort(key=lambda r: (value(r), r.iteration), reverse=reverse)
+    # infeasible programs by how far they miss their constraints, then the rest in creation order
+    missing.sort(key=lambda r: (r.status != "infeasible", r.extra.get("violation") or 0.0, r.iteration))
     return ranked + others + missing
 
 

@@ -49,7 +49,7 @@ def test_opens_ranked_by_score_with_best_selected(board):
     _, factory, run = board
 
     async def script(app, pilot):
-        assert table_ids(app) == [6, 4, 2, 1, 3, 5, 7]  # scored best first, then the rest by creation
+        assert table_ids(app) == [6, 4, 2, 1, 5, 3, 7]  # scored best first, infeasible by how far they miss, the rest
         assert app.selected == 6
         labels = [str(c.label) for c in app.query_one(DataTable).columns.values()]
         assert labels[:4] == ["id", "score ▼", "closeness", "size"] and "pareto" in labels and "model" in labels
@@ -91,7 +91,7 @@ def test_select_shows_code_diff_feedback_and_llm_call(board):
         assert "<<<SEARCH" not in llm  # the response only on demand
         await pilot.press("p")
         assert app.query_one(TabbedContent).active == "llm" and "<<<SEARCH" in text_of(app, "#llm-view")
-        await pilot.press("down", "down", "down")  # #3, failed by timeout
+        await pilot.press("down", "down", "down", "down")  # #3, failed by timeout (after infeasible #5)
         assert app.selected == 3
         info = text_of(app, "#info-view")
         assert "timeout" in info and "hello from the evaluator" in info

@@ -95,10 +95,11 @@ def _gpus(indices: tuple[int, ...]) -> list[str]:
 
 def command(spec: RunSpec, path: str) -> list[str]:
     """The full bwrap argv for one run in work dir `path`."""
-    args = ["bwrap", *_namespaces(), *_system(), *_python()]
+    args = ["bwrap", *_namespaces(), *_system()]
     if spec.network:
         args.remove("--unshare-net")
     args += ["--size", str(spec.tmpfs_mb << 20), "--tmpfs", "/tmp", "--bind", path, WORK]
+    args += _python()  # after /tmp: a checkout (and its venv) may live under the host's /tmp
     for p in spec.readable_paths:  # after /tmp: an evaluator may live under the host's /tmp
         real = os.path.realpath(p)
         args += ["--ro-bind", real, real]

@@ -201,16 +201,21 @@ def _start(problem: Problem, runs_dir: Path, name: str | None, overrides: Overri
     db.parent.mkdir(parents=True, exist_ok=True)
     factory = open_database(sqlite_url(db))
     with factory.begin() as session:
-        run = repo.get_run(session, name)
-        if run is None:
-            run = Run(name=name, problem=problem.name, problem_path=str(problem.yaml_path),
-                      config=problem.spec.model_dump(mode="json"), seed=problem.spec.evolution.seed)
-            session.add(run)
-            session.flush()
-        elif run.problem != problem.name:
-            raise RunError(f"run '{name}' was made for problem '{run.problem}', not '{problem.name}'.")
-        repo.set_run_status(session, run, "running")
+        run = _claim(session, problem, name, repo.get_run(session, name))
     return _evolve(problem, factory, run, overrides, console, db.parent, llm, runner)
+
+
+def _claim(session: Session, problem: Problem, name: str, run: Run | None) -> Run:
+    """The run row to evolve in (created when new), checked against the problem and marked running."""
+    if run is None:
+        run = Run(name=name, problem=problem.name, problem_path=str(problem.yaml_path),
+                  config=problem.spec.model_dump(mode="json"), seed=problem.spec.evolution.seed)
+        session.add(run)
+        session.flush()
+    elif run.problem != problem.name:
+        raise RunError(f"run '{name}' was made for problem '{run.problem}', not '{problem.name}'.")
+    repo.set_run_status(session, run, "running")
+    return run
 
 
 def _start_shared(db_url: str, problem: Problem, name: str, resume: bool) -> tuple[sessionmaker[Session], Run]:
@@ -225,14 +230,7 @@ def _start_shared(db_url: str, problem: Problem, name: str, resume: bool) -> tup
                                f"`evolve --db URL resume {name}` (or `--resume`), or pick another --name.")
             if run is None and resume:
                 raise RunError(f"there is no run named '{name}' to resume in {where}.")
-            if run is None:
-                run = Run(name=name, problem=problem.name, problem_path=str(problem.yaml_path),
-                          config=problem.spec.model_dump(mode="json"), seed=problem.spec.evolution.seed)
-                session.add(run)
-                session.flush()
-            elif run.problem != problem.name:
-                raise RunError(f"run '{name}' was made for problem '{run.problem}', not '{problem.name}'.")
-            repo.set_run_status(session, run, "running")
+            run = _claim(session, problem, name, run)
     except IntegrityError:
         raise RunError(f"another process just created a run named '{name}' in {where}; pick another --name.") from None
     return factory, run

@@ -26,6 +26,11 @@ def evaluate(program_path, workload):
             "artifacts": {}}
 '''
 
+# the tiny evaluator, sleeping `workload["sleep"]` seconds first: for runs that must last a while
+SLOW_EVALUATOR = TINY_EVALUATOR.replace("def evaluate(program_path, workload):",
+                                        "def evaluate(program_path, workload):\n    import time\n"
+                                        "    time.sleep(workload.get('sleep', 0))")
+
 TINY_PROGRAM = '''
 def value():
     # EVOLVE-BLOCK-START

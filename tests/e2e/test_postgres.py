@@ -10,13 +10,10 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import ROOT, TINY_EVALUATOR, write_problem
+from tests.conftest import ROOT, SLOW_EVALUATOR, write_problem
 from tests.db import pgserver
 from tests.e2e.test_cli_runs import evolve
 
-SLOW_EVALUATOR = TINY_EVALUATOR.replace("def evaluate(program_path, workload):",
-                                        "def evaluate(program_path, workload):\n    import time\n"
-                                        "    time.sleep(workload.get('sleep', 0))")
 YAML = """\
 name: tiny
 description: make value() return 10

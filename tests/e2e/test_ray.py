@@ -14,15 +14,12 @@ from types import SimpleNamespace
 import pytest
 
 from evolve.problem import load_problem
-from tests.conftest import ROOT, TINY_EVALUATOR, write_problem
+from tests.conftest import ROOT, SLOW_EVALUATOR, write_problem
 from tests.e2e.test_cli_runs import evolve
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # the cluster listens on 127.0.0.1 only
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-SLOW_EVALUATOR = TINY_EVALUATOR.replace("def evaluate(program_path, workload):",
-                                        "def evaluate(program_path, workload):\n    import time\n"
-                                        "    time.sleep(workload.get('sleep', 0))")
 RAY_YAML = """\
 name: tiny
 description: make value() return 10

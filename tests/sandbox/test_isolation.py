@@ -140,7 +140,10 @@ except OSError as exc:
     res = run_eval(backend, RUN_IT, code)
     try:
         assert res.status == "ok", res.error
-        assert res.result["metrics"]["value"] != "written"
+        if not str(path.resolve()).startswith("/tmp/") or backend.name != "bwrap":
+            assert res.result["metrics"]["value"] != "written"
+        # what matters: nothing reached the host (under bwrap a checkout in /tmp is shadowed by the
+        # sandbox's private /tmp, where a write succeeds and vanishes with the sandbox)
         assert not path.exists() or path.read_text() == "db"
     finally:
         if target != "db" and path.exists():

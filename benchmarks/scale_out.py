@@ -39,11 +39,8 @@ from evolve.db.models import Program, Run  # noqa: E402
 from evolve.executor import LocalExecutor, StageOutcome  # noqa: E402
 from evolve.problem import load_problem  # noqa: E402
 from evolve.tui import snapshot  # noqa: E402
-from tests.conftest import TINY_EVALUATOR, write_problem  # noqa: E402
+from tests.conftest import SLOW_EVALUATOR, write_problem  # noqa: E402
 
-SLEEP_EVALUATOR = TINY_EVALUATOR.replace("def evaluate(program_path, workload):",
-                                         "def evaluate(program_path, workload):\n    import time\n"
-                                         "    time.sleep(workload.get('sleep', 0))")
 YAML = """\
 name: tiny
 description: make value() return 10
@@ -79,7 +76,7 @@ async def _drive(executor, code: str, n: int, workers: int) -> float:
 
 
 def executors(tmp: Path, n: int) -> None:
-    problem = load_problem(write_problem(tmp / "sleepy", YAML, evaluator=SLEEP_EVALUATOR))
+    problem = load_problem(write_problem(tmp / "sleepy", YAML, evaluator=SLOW_EVALUATOR))
     print(f"\n1. evaluations/min, 0.5 s evaluation (sandbox {problem.spec.sandbox.backend}), {n} per row, "
           f"{os.cpu_count()} CPUs")
     print(f"{'executor':>16} {'workers':>8} {'evals/min':>10} {'ideal':>7} {'of ideal':>9}")
@@ -195,7 +192,7 @@ class Quiet:
 
 
 def controller(tmp: Path, url_of, seconds: float = 0.5, label: str = "SQLite") -> None:
-    problem = load_problem(write_problem(tmp / "ctl", YAML, evaluator=SLEEP_EVALUATOR))
+    problem = load_problem(write_problem(tmp / "ctl", YAML, evaluator=SLOW_EVALUATOR))
     print(f"\n3. one controller ({label}), evaluations of {seconds} s elsewhere: recorded/s and controller CPU")
     print(f"{'concurrency':>12} {'evals/s':>9} {'ideal':>7} {'of ideal':>9} {'controller CPU':>15}")
     for concurrency in (8, 32, 128, 512):

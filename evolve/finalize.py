@@ -29,13 +29,6 @@ class HoldoutResult:
     error: str | None
 
 
-def overfit(program: Program, warn: float) -> bool:
-    """Whether the held-out score falls more than `warn` (relative) below the search score."""
-    if program.score is None or program.holdout_score is None:
-        return program.score is not None and program.holdout_metrics is not None
-    return program.holdout_score < program.score - warn * max(abs(program.score), 1e-12)
-
-
 async def score_holdout(problem: Problem, factory: sessionmaker[Session], run: Run, executor,
                         program_ids: list[int]) -> list[HoldoutResult]:
     """Evaluate each program on the problem's holdout stages and store its held-out score."""

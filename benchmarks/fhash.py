@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evolve import fhash  # noqa: E402
-from evolve.controller import Controller, Limits  # noqa: E402
+from evolve.search import fhash  # noqa: E402
+from evolve.search.controller import Controller, Limits  # noqa: E402
 from evolve.db import repo  # noqa: E402
 from evolve.db.engine import open_database, sqlite_url  # noqa: E402
 from evolve.db.models import Run  # noqa: E402

@@ -32,7 +32,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from sqlalchemy import select  # noqa: E402
 
-from evolve.controller import Controller, Limits, code_hash  # noqa: E402
+from evolve.search.controller import Controller, Limits, code_hash  # noqa: E402
 from evolve.db import repo  # noqa: E402
 from evolve.db.engine import open_database, sqlite_url  # noqa: E402
 from evolve.db.models import Program, Run  # noqa: E402

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evolve.controller import Controller, Limits  # noqa: E402
+from evolve.search.controller import Controller, Limits  # noqa: E402
 from evolve.db.engine import open_database, sqlite_url  # noqa: E402
 from evolve.db.models import Run  # noqa: E402
 from evolve.executor import LocalExecutor  # noqa: E402

@@ -10,7 +10,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from evolve import commands, doctor, inspect, runs, verify
+from evolve import commands, runs
+from evolve.commands import doctor, inspect, verify
 from evolve.db.engine import DatabaseError
 from evolve.llm import commands as llm_commands
 from evolve.problem import ProblemError, parse_duration

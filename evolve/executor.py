@@ -16,7 +16,7 @@ from sandbox.spec import INVALID_RESULT, OK, RunResult, RunSpec
 from sandbox.warm import WarmPool
 
 from evolve.problem import Problem, SandboxConfig, Stage
-from evolve.scoring import first_unmet
+from evolve.search.scoring import first_unmet
 
 PROJECT_ROOT = request.PROJECT_ROOT
 CANDIDATE_FILE = request.CANDIDATE_FILE

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from evolve.db import repo
 from evolve.db.models import Program, Run
 from evolve.problem import Problem
-from evolve.scoring import assess
+from evolve.search.scoring import assess
 
 
 class HoldoutError(Exception):

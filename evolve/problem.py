@@ -224,7 +224,7 @@ class LLMConfig(_Strict):
 
 
 class Dedup(_Strict):
-    """How duplicates are caught before evaluation (see evolve/fhash.py)."""
+    """How duplicates are caught before evaluation (see evolve/search/fhash.py)."""
 
     syntactic: bool = True
     functional: bool = True

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from evolve import finalize
-from evolve.controller import Controller, Limits
+from evolve.search.controller import Controller, Limits
 from evolve.db import repo
 from evolve.db.engine import EmptyDatabase, open_database, redact, sqlite_url
 from evolve.db.models import Program, Run

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from evolve.controller import Controller, Limits
+from evolve.search.controller import Controller, Limits
 from evolve.db import repo
 from evolve.db.engine import open_database, sqlite_url
 from evolve.db.models import Program, Run

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from evolve import fhash
+from evolve.search import fhash
 
 BASE = '''
 def priority(now, hits, total_hits, last_gap, floor):

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from evolve.population import Member, Population, cell_key, neighbours
+from evolve.search.population import Member, Population, cell_key, neighbours
 from evolve.problem import Evolution, Feature
 
 

@@ -1,7 +1,7 @@
 from dataclasses import dataclass, field
 
 from evolve.problem import Condition, Objective, Stage
-from evolve.scoring import assess, first_unmet, unmet, weighted_score
+from evolve.search.scoring import assess, first_unmet, unmet, weighted_score
 
 
 def test_weighted_score_respects_direction():

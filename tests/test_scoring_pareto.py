@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evolve.problem import Condition
-from evolve.scoring import crowding_distances, dominates, order_keys, pareto_ranks, violation
+from evolve.search.scoring import crowding_distances, dominates, order_keys, pareto_ranks, violation
 
 points = st.lists(st.tuples(st.integers(-5, 5), st.integers(-5, 5), st.integers(-5, 5)), min_size=1, max_size=30)
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from evolve.db import repo
 from evolve.problem import Objective
-from evolve.scoring import objective_vector, pareto_ranks
+from evolve.search.scoring import objective_vector, pareto_ranks
 
 
 HEAVY = ("code", "diff")  # columns read only for the program on screen

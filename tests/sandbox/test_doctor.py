@@ -5,7 +5,7 @@ import pytest
 from rich.console import Console
 
 import sandbox
-from evolve import doctor
+from evolve.commands import doctor
 from evolve.cli import main
 
 

@@ -5,7 +5,7 @@ import textwrap
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from evolve.controller import unified_diff
+from evolve.search.controller import unified_diff
 from evolve.db import repo
 from evolve.db.engine import open_database, sqlite_url
 from evolve.db.models import Evaluation, LLMCall, Program, Run

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from evolve.executor import LocalExecutor
 from evolve.problem import load_problem
-from evolve.scoring import assess
+from evolve.search.scoring import assess
 
 OK, BAD, WARN = "[green]ok[/]", "[bold red]FAIL[/]", "[yellow]note[/]"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
-from evolve import check, inspect, report, scaffold
+from evolve.commands import check, inspect, report, scaffold
 from evolve.runs import RunError
 
 PROGRAM_HELP = "a program id in --run (default: the newest run), or RUN:ID"

@@ -158,7 +158,7 @@ def cache_key(problem_name: str, evaluator_ref: str, probe_workload: dict, bits:
 
 def evaluator_version(ref: str) -> str:
     """Hash of the evaluator's source: its file, or every .py file of its package, plus the shared helpers."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # the checkout: evolve/search/fhash.py
     if ref.endswith(".py"):
         files = [Path(ref)]
     else:

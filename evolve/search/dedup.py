@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from evolve import fhash
+from evolve.search import fhash
 from evolve.problem import Problem
 
 

@@ -22,7 +22,7 @@ from evolve import runs
 from evolve.db.models import Program
 from evolve.executor import LocalExecutor
 from evolve.problem import Problem, load_problem
-from evolve.scoring import unmet
+from evolve.search.scoring import unmet
 
 VERIFY_FUNCTION = "verify"
 

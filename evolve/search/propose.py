@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from evolve.db.models import Evaluation, LLMCall, Program
 from evolve.mutate.offline import OfflineMutator
-from evolve.population import Member
+from evolve.search.population import Member
 
 RECENT_FAILURES = 5
 

@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from evolve.db import repo
 from evolve.db.models import Program, Run
-from evolve.dedup import Deduplicator, Verdict
+from evolve.search.dedup import Deduplicator, Verdict
 from evolve.mutate.offline import OfflineMutator
-from evolve.propose import Draft, make_proposer
-from evolve.population import Member, Population
+from evolve.search.propose import Draft, make_proposer
+from evolve.search.population import Member, Population
 from evolve.problem import Problem
-from evolve.scoring import assess, objective_vector, violation
+from evolve.search.scoring import assess, objective_vector, violation
 
 MAX_FRUITLESS_PROPOSALS = 200
 

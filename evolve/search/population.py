@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from evolve.problem import Evolution, Feature
-from evolve.scoring import order_keys
-from evolve.selection import select_index
+from evolve.search.scoring import order_keys
+from evolve.search.selection import select_index
 
 
 @dataclass(eq=False)

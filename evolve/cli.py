@@ -8,13 +8,15 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from evolve import commands, runs
-from evolve.commands import doctor, inspect, verify
+from evolve.commands import doctor, inspect, runs_cmd, verify
 from evolve.db.engine import DatabaseError
 from evolve.llm import commands as llm_commands
-from evolve.problem import ProblemError, parse_duration
+from evolve.argtypes import Parser, duration, positive_int, run_name
+from evolve.problem import ProblemError
 from evolve.ray_executor import ExecutorError
 from evolve.tui import table as tbl
 from sandbox import SandboxError
@@ -22,27 +24,22 @@ from sandbox import SandboxError
 
 # Command families that live in their own modules: each is `register(subparsers)`, adding
 # its subcommands with `set_defaults(func=handler)`; a handler takes (args, console) -> exit code.
-REGISTRARS: list = [commands.register, verify.register, doctor.register, llm_commands.register]
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+REGISTRARS: list = [commands.register, verify.register, doctor.register, llm_commands.register,
+                    runs_cmd.register]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evolve", description="LLM-driven evolutionary algorithm discovery.")
+    parser = Parser(prog="evolve", description="LLM-driven evolutionary algorithm discovery.")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs live (default: ./runs)")
     parser.add_argument("--db", metavar="URL", default=os.environ.get("EVOLVE_DB") or None,
                         help="keep runs in this database instead of runs/<run>/evolve.db, e.g. "
                              "postgresql+psycopg://user@host/evolve (default: $EVOLVE_DB)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     start = sub.add_parser("start", help="start a run on a problem (directory, YAML file or built-in name)")
     start.add_argument("problem")
-    start.add_argument("--name", help="run name (default: PROBLEM-DATE-TIME)")
+    start.add_argument("--name", type=run_name, help="run name: letters, digits, '.', '_', '-' "
+                       "(default: PROBLEM-DATE-TIME)")
     start.add_argument("--resume", action="store_true", help="continue the run called --name if it exists")
     _budget_flags(start)
     start.set_defaults(func=cmd_start)
@@ -54,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     board = sub.add_parser("leaderboard", help="the ranked programs of a run (default: the newest)")
     board.add_argument("run", nargs="?")
-    board.add_argument("--limit", type=int, default=20)
+    board.add_argument("--limit", type=positive_int, default=20)
     board.add_argument("--status", help="only programs with this status (evaluated, failed, ...)")
     board.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     board.set_defaults(func=inspect.cmd_leaderboard)
@@ -64,9 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
     held.add_argument("ids", nargs="*", type=int, help="program ids (default: the run's top programs)")
     held.set_defaults(func=cmd_holdout)
 
-    listing = sub.add_parser("runs", help="list runs with problem, status, best score and counts")
-    listing.add_argument("--json", action="store_true")
-    listing.set_defaults(func=cmd_runs)
     for register in REGISTRARS:
         register(sub)
     return parser
@@ -76,9 +70,10 @@ def _budget_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", choices=("local", "ray"), help="where evaluations run (overrides executor.kind)")
     p.add_argument("--ray-address", metavar="ADDR", help="Ray cluster: auto, host:port or ray://host:port "
                    "(overrides executor.ray.address; default: a local cluster)")
-    p.add_argument("--iterations", type=int, help="children to create in the run (overrides the YAML budget)")
-    p.add_argument("--wall-time", type=_duration, help="stop after this long, e.g. 90s, 30m, 2h")
-    p.add_argument("--concurrency", type=int, help="evaluations at once")
+    p.add_argument("--iterations", type=positive_int,
+                   help="children to create in the run, in all (default: the run's own, then the YAML budget)")
+    p.add_argument("--wall-time", type=duration, help="stop this session after this long, e.g. 90s, 30m, 2h")
+    p.add_argument("--concurrency", type=positive_int, help="evaluations at once")
     p.add_argument("--model", action="append", metavar="NAME",
                    help="use this litellm model instead of llm.models (repeat for an ensemble)")
     p.add_argument("--api-base", metavar="URL", help="OpenAI-compatible endpoint for the --model models")
@@ -111,11 +106,12 @@ def cmd_start(args, console: Console) -> int:
 
 def _print_outcome(outcome: runs.Outcome, runs_dir: Path, console: Console) -> None:
     name = outcome.run.name
-    console.print(f"\nrun [bold]{name}[/] stopped: {outcome.reason}")
+    console.print(f"\nrun [bold]{escape(name)}[/] stopped: {escape(outcome.reason)}", highlight=False)
     _, _, snap = inspect.open_snapshot(runs_dir, name)
     inspect.print_table(console, snap, tbl.visible(snap, "", "score")[:5])
     if outcome.best_path:
-        console.print(f"best program (#{outcome.best.id}, score {outcome.best.score:.6g}) written to {outcome.best_path}")
+        console.print(f"best program (#{outcome.best.id}, score {outcome.best.score:.6g}) written to {outcome.best_path}",
+                      highlight=False, markup=False)
 
 
 def cmd_holdout(args, console: Console) -> int:
@@ -133,30 +129,6 @@ def cmd_holdout(args, console: Console) -> int:
                   if r.error else "")
     console.print(t)
     return 0
-
-
-def cmd_runs(args, console: Console) -> int:
-    data = runs.list_runs(args.runs_dir)
-    if args.json:
-        print(json.dumps(data, indent=2))
-        return 0
-    if not data:
-        console.print(f"no runs in {_where(args)}; start one with `evolve start PROBLEM`.")
-        return 0
-    t = Table(title=f"runs in {_where(args)}")
-    for col in ("name", "problem", "status", "best score", "programs", "by status"):
-        t.add_column(col)
-    for r in data:
-        best = "-" if r["best_score"] is None else f"{r['best_score']:.6g}"
-        counts = " ".join(f"{k}={v}" for k, v in sorted(r["counts"].items()))
-        t.add_row(r["name"], r["problem"], r["status"], best, str(r["programs"]), counts)
-    console.print(t)
-    return 0
-
-
-def _where(args) -> str:
-    from evolve.db.engine import redact
-    return redact(args.db) if args.db else f"{args.runs_dir}/"
 
 
 if __name__ == "__main__":

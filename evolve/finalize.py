@@ -59,7 +59,8 @@ async def reevaluate_top(problem: Problem, factory: sessionmaker[Session], run: 
     if cfg.top <= 0:
         return []
     with factory() as session:
-        top = [(p.id, p.code, p.score) for p in repo.ranked(session, run.id, limit=cfg.top, status="evaluated")]
+        top = [(p.id, p.code, p.score) for p in repo.ranked(session, run.id, limit=cfg.top, status="evaluated")
+               if p.score_samples is None]  # once per program: a resumed run re-evaluates only what is new
     spec, done = problem.spec, []
     for program_id, code, first in top:
         samples = [first]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from evolve import finalize
+from evolve import budget, finalize
 from evolve.search.controller import Controller, Limits
 from evolve.db import repo
 from evolve.db.engine import EmptyDatabase, open_database, redact, sqlite_url
@@ -91,7 +91,8 @@ def open_run(runs_dir: Path, name: str | None, readonly: bool = True,
     with factory() as session:
         run = repo.get_run(session, name)
     if run is None:
-        raise RunError(f"{db} holds no run named '{name}'.")
+        raise RunError(f"{db} holds no run named '{name}': the process stopped while creating it. Start it "
+                       f"afresh with `evolve start PROBLEM --name {name}` (the database is reused).")
     return factory, run
 
 
@@ -187,22 +188,40 @@ def _start(problem: Problem, runs_dir: Path, name: str | None, overrides: Overri
     name = name or default_run_name(problem)
     db_url = getattr(runs_dir, "db_url", None) or problem.spec.database.url
     if db_url:
-        factory, run = _start_shared(db_url, problem, name, resume)
+        factory, run, resumed = _start_shared(db_url, problem, name, resume)
         run_dir(runs_dir, name).mkdir(parents=True, exist_ok=True)
-        outcome = _evolve(problem, factory, run, overrides, console, run_dir(runs_dir, name), llm, runner)
+        outcome = _evolve(problem, factory, run, overrides, console, run_dir(runs_dir, name), llm, runner,
+                          resumed=resumed)
         outcome.db_url = db_url
         return outcome
     db = run_dir(runs_dir, name) / DB_FILE
-    if db.exists() and not resume:
+    factory = open_database(sqlite_url(db)) if db.exists() else None
+    existing = _named(factory, name)
+    if existing is not None and not resume:
+        factory.kw["bind"].dispose()
         raise RunError(f"a run named '{name}' already exists in {db.parent}/. Continue it with "
                        f"`evolve resume {name}` (or `--resume`), or pick another --name.")
-    if not db.exists() and resume:
-        raise RunError(f"there is no run named '{name}' to resume in {runs_dir}/.")
-    db.parent.mkdir(parents=True, exist_ok=True)
-    factory = open_database(sqlite_url(db))
+    if existing is None and resume and not _half_created(db, factory):
+        raise RunError(f"there is no run named '{name}' to resume in {runs_dir}/; start it with "
+                       f"`evolve start PROBLEM --name {name}`.")
+    if factory is None:  # a database left without a run row (stopped while being created) is reused
+        db.parent.mkdir(parents=True, exist_ok=True)
+        factory = open_database(sqlite_url(db))
     with factory.begin() as session:
         run = _claim(session, problem, name, repo.get_run(session, name))
-    return _evolve(problem, factory, run, overrides, console, db.parent, llm, runner)
+    return _evolve(problem, factory, run, overrides, console, db.parent, llm, runner, resumed=existing is not None)
+
+
+def _named(factory: sessionmaker[Session] | None, name: str) -> Run | None:
+    if factory is None:
+        return None
+    with factory() as session:
+        return repo.get_run(session, name)
+
+
+def _half_created(db: Path, factory) -> bool:
+    """A run folder whose database holds no run row: the process stopped while creating the run."""
+    return factory is not None or db.parent.is_dir()
 
 
 def _claim(session: Session, problem: Problem, name: str, run: Run | None) -> Run:
@@ -218,7 +237,7 @@ def _claim(session: Session, problem: Problem, name: str, run: Run | None) -> Ru
     return run
 
 
-def _start_shared(db_url: str, problem: Problem, name: str, resume: bool) -> tuple[sessionmaker[Session], Run]:
+def _start_shared(db_url: str, problem: Problem, name: str, resume: bool) -> tuple[sessionmaker[Session], Run, bool]:
     """Create (or find, to resume) run `name` in a shared database; its name is unique there."""
     factory = open_database(db_url)
     where = redact(db_url)
@@ -229,31 +248,41 @@ def _start_shared(db_url: str, problem: Problem, name: str, resume: bool) -> tup
                 raise RunError(f"a run named '{name}' already exists in {where}. Continue it with "
                                f"`evolve --db URL resume {name}` (or `--resume`), or pick another --name.")
             if run is None and resume:
-                raise RunError(f"there is no run named '{name}' to resume in {where}.")
+                raise RunError(f"there is no run named '{name}' to resume in {where}; start it with "
+                               f"`evolve --db URL start PROBLEM --name {name}`.")
+            resumed = run is not None
             run = _claim(session, problem, name, run)
     except IntegrityError:
         raise RunError(f"another process just created a run named '{name}' in {where}; pick another --name.") from None
-    return factory, run
+    return factory, run, resumed
 
 
 def resume(runs_dir: Path, name: str, overrides: Overrides, console: Console) -> Outcome:
     """Continue run `name` with the problem it was started with."""
-    factory, run = open_run(runs_dir, name)
+    try:
+        factory, run = open_run(runs_dir, name)
+    except EmptyDatabase:  # a run folder whose database was never filled: the run was stopped being created
+        raise RunError(f"{run_dir(runs_dir, name)}/ holds a database left before the run '{name}' was recorded "
+                       f"(the process stopped while creating it); start it afresh with "
+                       f"`evolve start PROBLEM --name {name}` (the empty database is reused).") from None
     factory.kw["bind"].dispose()
     return start(run.problem_path, runs_dir, name, overrides, console, resume=True)
 
 
 def _evolve(problem: Problem, factory, run: Run, overrides: Overrides, console: Console, folder: Path, llm,
-            runner: asyncio.Runner) -> Outcome:
-    evo = problem.spec.evolution
-    limits = Limits(
-        iterations=overrides.iterations if overrides.iterations is not None else evo.budget.iterations,
-        wall_time_s=overrides.wall_time_s if overrides.wall_time_s is not None else evo.budget.wall_time_s,
-        target_score=evo.budget.target_score, patience=evo.budget.patience,
-    )
-    concurrency = overrides.concurrency or evo.concurrency
+            runner: asyncio.Runner, resumed: bool = False) -> Outcome:
+    chosen = budget.plan(problem, run.config if resumed else None, overrides)
+    limits, concurrency = chosen.limits, chosen.concurrency
     with factory() as session:
         done = sum(1 for p in repo.programs(session, run.id) if p.iteration > 0 and p.status != "pending")
+        pending = repo.status_counts(session, run.id).get("pending", 0)
+    if resumed:
+        console.print(chosen.describe(), highlight=False, markup=False)
+        if run.status == "finished" and not pending and limits.iterations is not None and done >= limits.iterations:
+            return _already_done(factory, run, limits, folder)
+    with factory.begin() as session:
+        row = session.get(Run, run.id)
+        row.config = budget.stamped(row.config, chosen)
     try:
         executor = make_executor(problem, concurrency, overrides)
     except Exception as exc:  # Ray missing or unreachable, a sandbox that cannot run: the run did not start
@@ -262,13 +291,16 @@ def _evolve(problem: Problem, factory, run: Run, overrides: Overrides, console: 
         raise
     where = "Ray" if not isinstance(executor, LocalExecutor) else "local"
     sandbox_note = getattr(executor, "backend_note", "") or problem.spec.sandbox.backend
-    console.print(f"run [bold]{run.name}[/]: problem {problem.name}, sandbox {sandbox_note}, "
+    console.print(f"run {run.name}: problem {problem.name}, sandbox {sandbox_note}, "
                   f"mutator {problem.spec.llm.mutator}, {concurrency} evaluation(s) at once ({where}), "
-                  f"database {redact(str(factory.kw['bind'].url)).removeprefix('sqlite:///')}", highlight=False)
+                  f"database {redact(str(factory.kw['bind'].url)).removeprefix('sqlite:///')}",
+                  highlight=False, markup=False)
     with make_progress(console, limits.iterations, done, factory=factory, run=run) as progress:
         controller = Controller(problem, factory, run, executor, limits, concurrency, progress, llm=llm)
         try:
             reason = runner.run(_run_with_sigint(controller, executor, console))
+        except (KeyboardInterrupt, asyncio.CancelledError):  # a second Ctrl-C: stop now, resumable
+            reason = "interrupted"
         except BaseException as exc:  # a bug or a lost database: say so in the run row, then raise
             with factory.begin() as session:
                 repo.set_run_status(session, run, "failed", f"internal error: {exc!r}")
@@ -278,21 +310,41 @@ def _evolve(problem: Problem, factory, run: Run, overrides: Overrides, console: 
         status = "failed"
     with factory.begin() as session:
         repo.set_run_status(session, run, status, reason)
-        top = repo.ranked(session, run.id, limit=1, status="evaluated")
-    best = top[0] if top else None
-    best_path = None
-    if best is not None:
-        best_path = folder / BEST_FILE
-        best_path.write_text(best.code, encoding="utf-8")
     run.status, run.stop_reason = status, reason
+    best, best_path = _write_best(factory, run, folder)
     return Outcome(run, reason, best, best_path)
+
+
+def _already_done(factory, run: Run, limits: Limits, folder: Path) -> Outcome:
+    """A finished run resumed with no new budget: nothing to do, and nothing is changed."""
+    reason = (f"the run is finished and its budget of {limits.iterations} iterations is spent; give "
+              f"--iterations N (more than {limits.iterations}) to go on")
+    best, best_path = _write_best(factory, run, folder)
+    return Outcome(run, reason, best, best_path)
+
+
+def _write_best(factory, run: Run, folder: Path) -> tuple[Program | None, Path | None]:
+    with factory() as session:
+        top = repo.ranked(session, run.id, limit=1, status="evaluated")
+    if not top:
+        return None, None
+    path = folder / BEST_FILE
+    path.write_text(top[0].code, encoding="utf-8")
+    return top[0], path
 
 
 async def _run_with_sigint(controller: Controller, executor: LocalExecutor, console: Console) -> str:
     loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+
+    def stop() -> None:  # the first Ctrl-C stops cleanly; a second one cancels what is still winding down
+        if controller.stop_requested.is_set():
+            me.cancel()
+        controller.stop_requested.set()
+
     try:
-        loop.add_signal_handler(signal.SIGINT, controller.stop_requested.set)
-        loop.add_signal_handler(signal.SIGTERM, controller.stop_requested.set)
+        loop.add_signal_handler(signal.SIGINT, stop)
+        loop.add_signal_handler(signal.SIGTERM, stop)
     except (NotImplementedError, RuntimeError):  # not the main thread
         pass
     reason = await controller.run()
@@ -318,13 +370,14 @@ async def _finish(controller: Controller, executor: LocalExecutor, console: Cons
     if again:
         console.print(f"re-evaluated the top {len(again)} program(s) {evo.reevaluate.times} more time(s) each")
     if problem.spec.workloads.holdout and evo.holdout_top > 0:
-        with factory() as session:
-            top = [p.id for p in repo.ranked(session, run.id, limit=evo.holdout_top, status="evaluated")]
+        with factory() as session:  # once per program: a resumed run scores only what is new in its top
+            top = [p.id for p in repo.ranked(session, run.id, limit=evo.holdout_top, status="evaluated")
+                   if p.holdout_score is None and not p.holdout_metrics]
         results = await finalize.score_holdout(problem, factory, run, executor, top)
         for r in results:
             held = "-" if r.holdout_score is None else f"{r.holdout_score:.6g}"
             console.print(f"held-out: #{r.program_id} search score {r.score:.6g}, held-out score {held}"
-                          + (f" ({r.error.splitlines()[0]})" if r.error else ""), highlight=False)
+                          + (f" ({r.error.splitlines()[0]})" if r.error else ""), highlight=False, markup=False)
 
 
 def spec_of(run: Run) -> ProblemSpec:

@@ -98,6 +98,19 @@ def _postgres_engine(url: str, readonly: bool) -> Engine:
             "`pip install -e '.[postgres]'` (psycopg 3) and write the URL as postgresql+psycopg://...") from None
 
 
+def reader_of(factory: sessionmaker[Session]) -> sessionmaker[Session]:
+    """A read-only session factory on the same database as `factory`, for views beside a writer.
+
+    Its transactions never take the write lock (a deferred BEGIN on SQLite: WAL gives each read
+    transaction a consistent snapshot while the writer goes on), so a view never waits on the writer.
+    """
+    parsed = factory.kw["bind"].url
+    url = parsed.render_as_string(hide_password=False)
+    if parsed.get_backend_name() == "sqlite" and parsed.query.get("mode") == "ro":  # already a reader's
+        url = sqlite_url(parsed.database.removeprefix("file:"))
+    return sessionmaker(make_engine(url, readonly=True), expire_on_commit=False)
+
+
 def open_database(url: str, create: bool = True, readonly: bool = False) -> sessionmaker[Session]:
     """A session factory on a database at the newest schema (created or upgraded if asked).
 

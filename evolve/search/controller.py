@@ -132,7 +132,6 @@ class Controller:
             verdict = self.dedup.syntactic(self.problem.initial_code)
             queue.append(self._insert(code=self.problem.initial_code, mutation="initial", generation=0,
                                       ast_hash=verdict.ast_hash))
-            self.dedup.register(queue[0].id, verdict)
         self._notes()
         started = time.monotonic()
         in_flight: set[asyncio.Task] = set()
@@ -141,8 +140,9 @@ class Controller:
         try:
             while True:
                 while len(in_flight) < self.max_in_flight and not self.stop_requested.is_set():
-                    if queue:
-                        in_flight.add(asyncio.ensure_future(self._evaluate(queue.pop(0))))
+                    if queue:  # the starting program, or programs a stopped run left pending
+                        program = queue.pop(0)
+                        in_flight.add(asyncio.ensure_future(self._screen(program, self.dedup.recheck(program))))
                         continue
                     reason = reason or self._budget_spent(started)
                     if reason or not self.population:
@@ -204,6 +204,13 @@ class Controller:
         verdict = self.dedup.syntactic(draft.code)
         program = self._insert(draft.calls, code=draft.code, diff=unified_diff(parent.code, draft.code, parent.id),
                                ast_hash=verdict.ast_hash, **fields)
+        await self._screen(program, verdict)
+        scored = program.status == "evaluated" and program.duplicate_of is None
+        self.proposer.observe(draft, program.score - parent.score if scored else None)
+
+    async def _screen(self, program: Program, verdict: Verdict) -> None:
+        """A written candidate through the duplicate filter, then evaluation unless it is a duplicate.
+        New children, the starting program and programs left pending by a stopped run all pass here."""
         if verdict.original_id is None:
             self.dedup.register(program.id, verdict)
             if not self.dedup.rides_along(len(self.problem.spec.workloads.stages)):
@@ -213,11 +220,8 @@ class Controller:
                 self._notes()
         if verdict.original_id is not None and not verdict.evaluate_anyway:
             self._record_duplicate(program, verdict)
-            self.proposer.observe(draft, None)
             return
         await self._evaluate(program, verdict)
-        scored = program.status == "evaluated" and program.duplicate_of is None
-        self.proposer.observe(draft, program.score - parent.score if scored else None)
 
     def _record_rejected(self, parent: Member, draft: Draft, fields: dict) -> None:
         """A proposal with nothing to evaluate (a patch that did not apply, an empty answer): kept with its reason."""

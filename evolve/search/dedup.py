@@ -66,6 +66,15 @@ class Deduplicator:
         verdict = Verdict(h, original_id=original, level="syntactic" if original else None)
         return self._policy(verdict)
 
+    def recheck(self, program) -> Verdict:
+        """The syntactic verdict for a program already written (the starting program, or one a stopped
+        run left pending): restore() may have indexed it as its own original, which is no hit."""
+        h = program.ast_hash or fhash.syntactic_hash(program.code)
+        original = self.ast_index.get(h) if self.cfg.syntactic and h else None
+        if original is None or original == program.id:
+            return Verdict(h)
+        return self._policy(Verdict(h, original_id=original, level="syntactic"))
+
     def rides_along(self, n_stages: int) -> bool:
         """Whether the probe runs inside the first stage's sandbox (a cascade: the later stages are
         what a hit saves) rather than in a sandbox of its own before any stage (one-stage problems)."""

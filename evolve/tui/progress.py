@@ -8,6 +8,7 @@ the last improvements (re-read at most once a second; read-only, short reads).
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 
@@ -16,6 +17,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from evolve.db.engine import reader_of
 from evolve.db.models import Program
 
 REFRESH_S = 1.0
@@ -93,18 +95,26 @@ class PlainProgress:
 
 
 class RichProgress(PlainProgress):
-    """A progress bar against the iteration budget, with the run's state from the database below it."""
+    """A progress bar against the iteration budget, with the run's state from the database below it.
+
+    The database view is read by a thread of its own, through a read-only session that never takes
+    the write lock, and only what changed since the last read: the controller never waits on it.
+    """
 
     def __init__(self, console: Console, total: int | None, done: int = 0, factory=None, run=None):
         super().__init__(console, total, done, factory, run)
         self.bar = Progress(
             TextColumn("[bold]evolving"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"), console=console,
+            TextColumn("{task.fields[info]}", markup=False), console=console,
         )
         self.task = self.bar.add_task("evolve", total=total, completed=done, info="")
         self.panel = Text("")
         self.notes: list[str] = []
-        self.last_read = 0.0
+        self.snap = None
+        self.interval = REFRESH_S
+        self.stopping = threading.Event()
+        self.reader = reader_of(factory) if factory is not None and run is not None else None
+        self.thread = threading.Thread(target=self._follow, name="evolve-live-view", daemon=True)
         self.live = Live(self._view(), console=console, refresh_per_second=4, transient=False)
 
     def _view(self) -> Group:
@@ -112,11 +122,18 @@ class RichProgress(PlainProgress):
 
     def __enter__(self):
         self.live.__enter__()
-        self._read(force=True)
+        if self.reader is not None:
+            self.thread.start()
         return self
 
     def __exit__(self, *exc):
-        self._read(force=True)
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=2)
+        if self.reader is not None:
+            self.snap = None  # held-out and re-evaluated scores changed old rows: read all once more
+            self._read()
+            self.reader.kw["bind"].dispose()
         self.live.__exit__(*exc)
         self.goodbye()
         return False
@@ -125,28 +142,30 @@ class RichProgress(PlainProgress):
         improved = self._count(program, best)
         if improved and program.iteration > 0:
             self.live.console.print(f"new best: {_line(program)}", markup=False, highlight=False, soft_wrap=True)
-        counts = " ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
         best_text = f"{best:.6g}" if best is not None else "-"
-        self.bar.update(self.task, completed=self.done, info=f"best {best_text} | {counts}")
-        self._read()
+        self.bar.update(self.task, completed=self.done, info=f"best {best_text}")  # counts: in the panel
 
     def note(self, text: str) -> None:
         self.notes.append(text)
         self.live.update(self._view())
 
-    def _read(self, force: bool = False) -> None:
-        if self.factory is None or self.run is None:
-            return
-        now = time.monotonic()
-        if not force and now - self.last_read < REFRESH_S:
-            return
-        self.last_read = now
-        try:
-            from evolve.tui import snapshot, summary
+    def _follow(self) -> None:
+        """Re-read the run's state until the run ends; a slow read spaces the next ones out."""
+        self._read()
+        while not self.stopping.wait(self.interval):
+            self._read()
 
-            self.panel = summary.render(snapshot.load(self.factory, self.run.id), improvements=3)
-        except Exception as exc:  # a busy database: keep the bar going
-            self.panel = Text(f"(run state unavailable: {exc})", style="dim")
+    def _read(self) -> None:
+        from evolve.tui import snapshot, summary
+
+        began = time.monotonic()
+        try:
+            self.snap = (snapshot.load(self.reader, self.run.id) if self.snap is None
+                         else snapshot.refresh(self.reader, self.snap))
+            self.panel = summary.render(self.snap, improvements=3)
+        except Exception as exc:  # the view is a courtesy: keep the bar going, say why once
+            self.panel = Text(f"(run state unavailable: {exc})".splitlines()[0], style="dim")
+        self.interval = max(REFRESH_S, 5 * (time.monotonic() - began))  # at most a sixth of the time
         self.live.update(self._view())
 
 

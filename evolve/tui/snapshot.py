@@ -87,6 +87,7 @@ class Snapshot:
     spend: dict[str, dict] = field(default_factory=dict)  # model -> calls, cost_usd, tokens
     dedup: dict = field(default_factory=dict)  # repo.dedup_stats
     cascade: dict = field(default_factory=dict)  # repo.cascade_stats
+    calls_seen: int = 0  # the newest LLM call read (a refresh reads only later ones)
     by_id: dict[int, Row] = field(default_factory=dict)
     children: dict[int, list[int]] = field(default_factory=dict)
 
@@ -177,13 +178,17 @@ class Snapshot:
 
 # --- reading ------------------------------------------------------------------------
 def columns(session: Session, table: str) -> set[str]:
-    bind = session.get_bind()
-    from sqlalchemy import inspect as sa_inspect
-
-    try:
-        return {c["name"] for c in sa_inspect(bind).get_columns(table)}
-    except Exception:  # no such table in an old database
-        return set()
+    """The table's columns, asked of the session's own connection once per connection (no second
+    connection, no lock: a reflection that waited on the writer once stalled the live view)."""
+    conn = session.connection()
+    known = conn.info.setdefault("evolve_columns", {})
+    if table not in known:
+        from sqlalchemy import inspect as sa_inspect
+        try:
+            known[table] = {c["name"] for c in sa_inspect(conn).get_columns(table)}
+        except Exception:  # no such table in an old database
+            known[table] = set()
+    return known[table]
 
 
 def objectives_of(config: Any) -> list[Objective]:
@@ -208,28 +213,62 @@ def run_row(session: Session, run_id: int) -> dict:
 def load(factory: sessionmaker[Session], run_id: int, stats: bool = False) -> Snapshot:
     """Read the run, its programs (without code) and its LLM spend in one short read transaction;
     with `stats`, also what the duplicate filter and the evaluation cascade saved."""
+    return _read(factory, run_id, stats, None)
+
+
+def refresh(factory: sessionmaker[Session], old: Snapshot, stats: bool = False) -> Snapshot:
+    """`old` brought up to date, reading only the programs that are new or were still pending in it
+    (a written result is final during the search), so a refresh costs what changed, not the whole run."""
+    return _read(factory, old.run["id"], stats, old)
+
+
+def _read(factory: sessionmaker[Session], run_id: int, stats: bool, old: Snapshot | None) -> Snapshot:
     with factory() as session:
         run = run_row(session, run_id)
         cols = columns(session, "programs")
         wanted = ", ".join(c for c in sorted(cols) if c not in HEAVY)
-        result = session.execute(text(f"SELECT {wanted} FROM programs WHERE run_id = :r ORDER BY iteration"),
-                                 {"r": run_id}).mappings().all()
-        calls = _llm_calls(session, run_id)
+        where, params = "run_id = :r", {"r": run_id}
+        if old is not None and old.rows:
+            open_ids = [r.id for r in old.rows if r.status == "pending"]
+            params["top"] = max(r.id for r in old.rows)
+            where += " AND (id > :top" + (f" OR id IN ({', '.join(map(str, open_ids))})" if open_ids else "") + ")"
+        result = session.execute(text(f"SELECT {wanted} FROM programs WHERE {where} ORDER BY iteration"),
+                                 params).mappings().all()
+        calls = _llm_calls(session, run_id, old)
         extra = _stats(session, run_id, run["config"]) if stats else {}
-    rows = [_row(dict(m)) for m in result]
-    spend: dict[str, dict] = {}
+    fresh = [_row(dict(m)) for m in result]
+    by_program = {c["program_id"]: c for c in calls if c.get("program_id") is not None}
+    for r in fresh:
+        call = by_program.get(r.id)
+        if call:
+            r.model, r.cost_usd = call["model"], call["cost_usd"]
+            r.tokens = (call["prompt_tokens"] or 0) + (call["completion_tokens"] or 0)
+    rows = fresh if old is None else _merge(old.rows, fresh)
+    spend = _spend(calls, None if old is None else old.spend)
+    snap = Snapshot(run, objectives_of(run["config"]), rows, cols, spend, **extra)
+    snap.calls_seen = max([c["id"] for c in calls], default=getattr(old, "calls_seen", 0))
+    return snap
+
+
+def _merge(old: list[Row], fresh: list[Row]) -> list[Row]:
+    """The old rows with the fresh ones in place of (or after) them, in creation order."""
+    changed = {r.id: r for r in fresh}
+    for r in old:  # the LLM call was read with the pending row
+        if r.id in changed and changed[r.id].model is None:
+            changed[r.id].model, changed[r.id].cost_usd, changed[r.id].tokens = r.model, r.cost_usd, r.tokens
+    rows = [changed.pop(r.id, r) for r in old]
+    return rows + sorted(changed.values(), key=lambda r: r.iteration)
+
+
+def _spend(calls: list[dict], before: dict | None) -> dict[str, dict]:
+    """LLM calls, calls and cost and tokens summed by model (added to `before`)."""
+    spend: dict[str, dict] = {m: dict(s) for m, s in (before or {}).items()}
     for c in calls:
         s = spend.setdefault(c["model"], {"calls": 0, "cost_usd": 0.0, "tokens": 0})
         s["calls"] += 1
         s["cost_usd"] += c["cost_usd"] or 0.0
         s["tokens"] += (c["prompt_tokens"] or 0) + (c["completion_tokens"] or 0)
-    by_program = {c["program_id"]: c for c in calls if c.get("program_id") is not None}
-    for r in rows:
-        call = by_program.get(r.id)
-        if call:
-            r.model, r.cost_usd = call["model"], call["cost_usd"]
-            r.tokens = (call["prompt_tokens"] or 0) + (call["completion_tokens"] or 0)
-    return Snapshot(run, objectives_of(run["config"]), rows, cols, spend, **extra)
+    return spend
 
 
 def _stats(session: Session, run_id: int, config: Any) -> dict:
@@ -242,13 +281,16 @@ def _stats(session: Session, run_id: int, config: Any) -> dict:
         return {}
 
 
-def _llm_calls(session: Session, run_id: int) -> list[dict]:
+def _llm_calls(session: Session, run_id: int, old: Snapshot | None = None) -> list[dict]:
+    """The run's LLM calls (those after the ones `old` has seen, when given)."""
     cols = columns(session, "llm_calls")
-    need = {"model", "program_id", "cost_usd", "prompt_tokens", "completion_tokens", "run_id"}
+    need = {"id", "model", "program_id", "cost_usd", "prompt_tokens", "completion_tokens", "run_id"}
     if not need <= cols:
         return []
-    query = "SELECT model, program_id, cost_usd, prompt_tokens, completion_tokens FROM llm_calls WHERE run_id = :r"
-    return [dict(m) for m in session.execute(text(query + " ORDER BY id"), {"r": run_id}).mappings()]
+    query = ("SELECT id, model, program_id, cost_usd, prompt_tokens, completion_tokens FROM llm_calls "
+             "WHERE run_id = :r AND id > :seen ORDER BY id")
+    seen = getattr(old, "calls_seen", 0) if old is not None else 0
+    return [dict(m) for m in session.execute(text(query), {"r": run_id, "seen": seen}).mappings()]
 
 
 def _row(m: dict) -> Row:

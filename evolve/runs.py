@@ -233,7 +233,9 @@ def _claim(session: Session, problem: Problem, name: str, run: Run | None) -> Ru
         session.flush()
     elif run.problem != problem.name:
         raise RunError(f"run '{name}' was made for problem '{run.problem}', not '{problem.name}'.")
+    before = (run.status, run.stop_reason)
     repo.set_run_status(session, run, "running")
+    run.before = before  # not a column: what a resume that finds nothing to do puts back
     return run
 
 
@@ -278,11 +280,12 @@ def _evolve(problem: Problem, factory, run: Run, overrides: Overrides, console: 
         pending = repo.status_counts(session, run.id).get("pending", 0)
     if resumed:
         console.print(chosen.describe(), highlight=False, markup=False)
-        if run.status == "finished" and not pending and limits.iterations is not None and done >= limits.iterations:
+        if getattr(run, "before", ("",))[0] == "finished" and not pending and limits.iterations is not None \
+                and done >= limits.iterations:
             return _already_done(factory, run, limits, folder)
     with factory.begin() as session:
         row = session.get(Run, run.id)
-        row.config = budget.stamped(row.config, chosen)
+        row.config = run.config = budget.stamped(row.config, chosen)  # `run` is merged back later: keep it equal
     try:
         executor = make_executor(problem, concurrency, overrides)
     except Exception as exc:  # Ray missing or unreachable, a sandbox that cannot run: the run did not start
@@ -319,6 +322,9 @@ def _already_done(factory, run: Run, limits: Limits, folder: Path) -> Outcome:
     """A finished run resumed with no new budget: nothing to do, and nothing is changed."""
     reason = (f"the run is finished and its budget of {limits.iterations} iterations is spent; give "
               f"--iterations N (more than {limits.iterations}) to go on")
+    with factory.begin() as session:
+        repo.set_run_status(session, run, *run.before)
+    run.status, run.stop_reason = run.before
     best, best_path = _write_best(factory, run, folder)
     return Outcome(run, reason, best, best_path)
 

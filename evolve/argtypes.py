@@ -24,6 +24,13 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def count(text: str) -> int:
+    """A whole number, 0 or more (e.g. --limit, where 0 means all)."""
+    if not str(text).strip().isdigit():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number (0 or more); give e.g. 20")
+    return int(text)
+
+
 def duration(text: str) -> float:
     """A positive duration: 90s, 30m, 4h, 1d or seconds."""
     try:

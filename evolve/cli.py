@@ -13,9 +13,10 @@ from rich.table import Table
 
 from evolve import commands, runs
 from evolve.commands import doctor, inspect, runs_cmd, verify
+from evolve.db import repo
 from evolve.db.engine import DatabaseError
 from evolve.llm import commands as llm_commands
-from evolve.argtypes import Parser, duration, positive_int, run_name
+from evolve.argtypes import Parser, count, duration, positive_int, run_name
 from evolve.problem import ProblemError
 from evolve.ray_executor import ExecutorError
 from evolve.tui import table as tbl
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     board = sub.add_parser("leaderboard", help="the ranked programs of a run (default: the newest)")
     board.add_argument("run", nargs="?")
-    board.add_argument("--limit", type=positive_int, default=20)
+    board.add_argument("--limit", type=count, default=20, help="rows to show (0: all; default 20)")
     board.add_argument("--status", help="only programs with this status (evaluated, failed, ...)")
     board.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     board.set_defaults(func=inspect.cmd_leaderboard)
@@ -110,7 +111,7 @@ def _print_outcome(outcome: runs.Outcome, runs_dir: Path, console: Console) -> N
     _, _, snap = inspect.open_snapshot(runs_dir, name)
     inspect.print_table(console, snap, tbl.visible(snap, "", "score")[:5])
     if outcome.best_path:
-        console.print(f"best program (#{outcome.best.id}, score {outcome.best.score:.6g}) written to {outcome.best_path}",
+        console.print(f"best program (#{repo.number(outcome.best)}, score {outcome.best.score:.6g}) written to {outcome.best_path}",
                       highlight=False, markup=False)
 
 
@@ -125,7 +126,7 @@ def cmd_holdout(args, console: Console) -> int:
         t.add_column(col)
     for r in results:
         fmt = lambda v: "-" if v is None else f"{v:.6g}"  # noqa: E731
-        t.add_row(str(r.program_id), fmt(r.score), fmt(r.holdout_score), r.status, (r.error or "").splitlines()[0][:80]
+        t.add_row(str(r.number), fmt(r.score), fmt(r.holdout_score), r.status, (r.error or "").splitlines()[0][:80]
                   if r.error else "")
     console.print(t)
     return 0

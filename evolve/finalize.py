@@ -23,6 +23,7 @@ class HoldoutError(Exception):
 @dataclass
 class HoldoutResult:
     program_id: int
+    number: int  # the program's number in the run, as shown to users
     score: float | None
     holdout_score: float | None
     status: str
@@ -49,7 +50,7 @@ async def score_holdout(problem: Problem, factory: sessionmaker[Session], run: R
             repo.add_evaluations(session, program_id, outcomes, prefix="holdout:")
             row = session.get(Program, program_id)
             row.holdout_score, row.holdout_metrics = score, metrics or {"error": error}
-            results.append(HoldoutResult(program_id, row.score, score, status, error))
+            results.append(HoldoutResult(program_id, repo.number(row), row.score, score, status, error))
     return results
 
 

@@ -382,7 +382,7 @@ async def _finish(controller: Controller, executor: LocalExecutor, console: Cons
         results = await finalize.score_holdout(problem, factory, run, executor, top)
         for r in results:
             held = "-" if r.holdout_score is None else f"{r.holdout_score:.6g}"
-            console.print(f"held-out: #{r.program_id} search score {r.score:.6g}, held-out score {held}"
+            console.print(f"held-out: #{r.number} search score {r.score:.6g}, held-out score {held}"
                           + (f" ({r.error.splitlines()[0]})" if r.error else ""), highlight=False, markup=False)
 
 
@@ -390,13 +390,20 @@ def spec_of(run: Run) -> ProblemSpec:
     return ProblemSpec.model_validate(run.config)
 
 
-def holdout(runs_dir: Path, name: str, program_ids: list[int]) -> list[finalize.HoldoutResult]:
-    """Score programs of run `name` (default: its top `holdout_top`) on the problem's held-out workloads."""
+def holdout(runs_dir: Path, name: str, numbers: list[int]) -> list[finalize.HoldoutResult]:
+    """Score programs `numbers` of run `name` (default: its top `holdout_top`) on the held-out workloads."""
     factory, run = open_run(runs_dir, name, readonly=False)
     problem = load_problem(run.problem_path)
-    if not program_ids:
-        with factory() as session:
+    with factory() as session:
+        if not numbers:
             program_ids = [p.id for p in repo.ranked(session, run.id, limit=max(1, problem.spec.evolution.holdout_top),
                                                      status="evaluated")]
+        else:
+            found = {n: repo.by_number(session, run.id, n) for n in numbers}
+            missing = [n for n, p in found.items() if p is None]
+            if missing:
+                raise RunError(f"run '{run.name}' has no program {', '.join(f'#{n}' for n in missing)}; "
+                               f"`evolve leaderboard {run.name}` lists them.")
+            program_ids = [p.id for p in found.values()]
     executor = make_executor(problem, problem.spec.evolution.concurrency)
     return asyncio.run(finalize.score_holdout(problem, factory, run, executor, program_ids))

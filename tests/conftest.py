@@ -70,3 +70,16 @@ def write_problem(folder: Path, yaml_text: str | None = None, program: str = TIN
 @pytest.fixture
 def tiny_problem(tmp_path) -> Path:
     return write_problem(tmp_path / "tiny")
+
+
+def require_extra(module: str, extra: str):
+    """Import `module`, or skip the test saying which extra installs it (fail under CI, which installs them all)."""
+    import importlib
+    import os
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        reason = f"{module} is not installed: pip install -e '.[{extra}]'"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (required under CI)")
+        pytest.skip(reason)

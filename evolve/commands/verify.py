@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from evolve import runs
-from evolve.db.models import Program
+from evolve.db import repo
 from evolve.executor import LocalExecutor
 from evolve.problem import Problem, load_problem
 from evolve.search.scoring import unmet
@@ -96,8 +96,8 @@ def register(subparsers) -> None:
 def cmd_verify(args, console: Console) -> int:
     factory, run = runs.open_run(args.runs_dir, args.run)
     with factory() as session:
-        program = session.get(Program, args.program)
-        code = program.code if program is not None and program.run_id == run.id else None
+        program = repo.by_number(session, run.id, args.program)
+        code = program.code if program is not None else None
     factory.kw["bind"].dispose()
     if code is None:
         raise runs.RunError(f"run '{run.name}' has no program #{args.program}; `evolve leaderboard {run.name}` lists them.")

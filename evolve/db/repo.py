@@ -24,6 +24,15 @@ def set_run_status(session: Session, run: Run, status: str, reason: str | None =
     run.updated_at = utcnow()
 
 
+def number(program: Program) -> int:
+    """The program's number in its run, as users see and give it (`RUN:ID`): creation order from 1."""
+    return program.iteration + 1
+
+
+def by_number(session: Session, run_id: int, number: int) -> Program | None:
+    return session.scalars(select(Program).where(Program.run_id == run_id, Program.iteration == number - 1)).first()
+
+
 def add_program(session: Session, **fields) -> Program:
     program = Program(**fields)
     session.add(program)

@@ -256,6 +256,7 @@ class Controller:
             row = repo.record_duplicate(session, program.id, original, verdict.level, verdict.func_hash,
                                         verdict.probe_wall_s, outcomes)
         program.status, program.score, program.duplicate_of = row.status, row.score, row.duplicate_of
+        program.original_number = repo.number(original)  # what users see it as (not a column)
         self.since_improvement += 1
         best = self.population.best()
         self.reporter.recorded(program, best.score if best else None)

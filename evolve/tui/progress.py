@@ -32,8 +32,8 @@ def short_error(error: str | None, width: int = 160) -> str:
 def _line(program: Program) -> str:
     score = f"score={program.score:.6g}" if program.score is not None else short_error(program.error)
     if getattr(program, "duplicate_of", None) is not None:
-        score = f"same as #{program.duplicate_of}"
-    return f"#{program.id} {program.status:<10} {program.mutation:<28} {score}"
+        score = f"same as #{getattr(program, 'original_number', program.duplicate_of)}"
+    return f"#{program.iteration + 1} {program.status:<10} {program.mutation:<28} {score}"  # the run's numbering
 
 
 class PlainProgress:

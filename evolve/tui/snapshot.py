@@ -62,6 +62,7 @@ class Row:
     created_at: datetime | None = None
     evaluated_at: datetime | None = None
     duplicate_of: int | None = None
+    db_id: int | None = None  # the database's own key (ids above are the run's program numbers)
     model: str | None = None
     cost_usd: float | None = None
     tokens: int | None = None
@@ -88,6 +89,7 @@ class Snapshot:
     dedup: dict = field(default_factory=dict)  # repo.dedup_stats
     cascade: dict = field(default_factory=dict)  # repo.cascade_stats
     calls_seen: int = 0  # the newest LLM call read (a refresh reads only later ones)
+    numbers: dict[int, int] = field(default_factory=dict)  # database id -> program number in the run
     by_id: dict[int, Row] = field(default_factory=dict)
     children: dict[int, list[int]] = field(default_factory=dict)
 
@@ -229,8 +231,8 @@ def _read(factory: sessionmaker[Session], run_id: int, stats: bool, old: Snapsho
         wanted = ", ".join(c for c in sorted(cols) if c not in HEAVY)
         where, params = "run_id = :r", {"r": run_id}
         if old is not None and old.rows:
-            open_ids = [r.id for r in old.rows if r.status == "pending"]
-            params["top"] = max(r.id for r in old.rows)
+            open_ids = [r.db_id for r in old.rows if r.status == "pending"]
+            params["top"] = max(r.db_id for r in old.rows)
             where += " AND (id > :top" + (f" OR id IN ({', '.join(map(str, open_ids))})" if open_ids else "") + ")"
         result = session.execute(text(f"SELECT {wanted} FROM programs WHERE {where} ORDER BY iteration"),
                                  params).mappings().all()
@@ -243,11 +245,23 @@ def _read(factory: sessionmaker[Session], run_id: int, stats: bool, old: Snapsho
         if call:
             r.model, r.cost_usd = call["model"], call["cost_usd"]
             r.tokens = (call["prompt_tokens"] or 0) + (call["completion_tokens"] or 0)
+    numbers = _renumber(fresh, {} if old is None else old.numbers)
     rows = fresh if old is None else _merge(old.rows, fresh)
     spend = _spend(calls, None if old is None else old.spend)
-    snap = Snapshot(run, objectives_of(run["config"]), rows, cols, spend, **extra)
+    snap = Snapshot(run, objectives_of(run["config"]), rows, cols, spend, numbers=numbers, **extra)
     snap.calls_seen = max([c["id"] for c in calls], default=getattr(old, "calls_seen", 0))
     return snap
+
+
+def _renumber(rows: list[Row], known: dict[int, int]) -> dict[int, int]:
+    """Show programs by their number in the run (creation order, from 1), whatever key the database
+    gave them: on a shared PostgreSQL database the keys run across all runs; `RUN:ID` means one thing."""
+    numbers = {**known, **{r.id: r.iteration + 1 for r in rows}}
+    for r in rows:
+        r.db_id, r.id = r.id, numbers[r.id]
+        r.parent_id, r.second_parent_id, r.duplicate_of = (
+            None if ref is None else numbers.get(ref, ref) for ref in (r.parent_id, r.second_parent_id, r.duplicate_of))
+    return numbers
 
 
 def _merge(old: list[Row], fresh: list[Row]) -> list[Row]:
@@ -325,12 +339,14 @@ class Detail:
     calls: list[dict]
 
 
-def detail(factory: sessionmaker[Session], run_id: int, program_id: int) -> Detail | None:
+def detail(factory: sessionmaker[Session], run_id: int, number: int) -> Detail | None:
+    """Program `number` of the run (as the rows show it), with its heavy parts."""
     with factory() as session:
-        prog = session.execute(text("SELECT * FROM programs WHERE run_id = :r AND id = :p"),
-                               {"r": run_id, "p": program_id}).mappings().first()
+        prog = session.execute(text("SELECT * FROM programs WHERE run_id = :r AND iteration = :i"),
+                               {"r": run_id, "i": number - 1}).mappings().first()
         if prog is None:
             return None
+        program_id = prog["id"]
         evals = []
         if columns(session, "evaluations"):
             evals = [dict(m) for m in session.execute(

@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import ROOT, SLOW_EVALUATOR, write_problem
+from tests.conftest import ROOT, SLOW_EVALUATOR, require_extra, write_problem
 from tests.db import pgserver
 from tests.e2e.test_cli_runs import evolve
 
@@ -92,6 +92,7 @@ def test_two_processes_share_one_database_and_the_leaderboard_reads_it_live(pg_u
 
 
 def test_unreachable_database_names_the_flag(tmp_path):
+    require_extra("psycopg", "postgres")
     done = evolve(tmp_path, "--db", "postgresql+psycopg://nobody:pw@127.0.0.1:1/none", "runs")
     assert done.returncode == 2
     assert "cannot open the database postgresql+psycopg://nobody:***@127.0.0.1:1/none" in done.stderr
@@ -110,3 +111,25 @@ def test_an_empty_database_has_no_runs_yet(tmp_path):
     assert listing.returncode == 0 and "no runs in postgresql+psycopg://" in listing.stdout
     board = evolve(tmp_path, "--db", empty, "leaderboard", "--plain")
     assert board.returncode == 2 and "holds no evolve runs yet" in board.stderr
+
+
+def test_each_run_numbers_its_programs_from_one(pg_url, tmp_path):
+    """The database's keys run across all runs; what users see and type (`RUN:ID`) is the run's own numbering."""
+    problem = write_problem(tmp_path / "n", YAML.format(iterations=3, database="").replace("sleep: 0.4", "sleep: 0"),
+                            evaluator=SLOW_EVALUATOR)
+    for name in ("num-a", "num-b"):
+        done = evolve(tmp_path, "--db", pg_url, "start", str(problem), "--name", name)
+        assert done.returncode == 0, done.stdout + done.stderr
+    with create_engine(pg_url.replace("postgresql+psycopg", "postgresql+psycopg")).connect() as conn:
+        keys = conn.execute(text("SELECT min(p.id) FROM programs p JOIN runs r ON r.id = p.run_id "
+                                 "WHERE r.name = 'num-b'")).scalar()
+    assert keys > 1  # run num-b's rows do not start at key 1 in the database
+    board = json.loads(evolve(tmp_path, "--db", pg_url, "leaderboard", "num-b", "--json", "--limit", "0").stdout)
+    assert sorted(r["id"] for r in board["programs"]) == [1, 2, 3, 4]
+    shown = evolve(tmp_path, "--db", pg_url, "show", "num-b:1", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["mutation"] == "initial"
+    children = [r for r in board["programs"] if r["id"] > 1]
+    assert all(r["parent_id"] is None or 1 <= r["parent_id"] <= 4 for r in children), children
+    missing = evolve(tmp_path, "--db", pg_url, "show", "num-b:99")
+    assert missing.returncode == 2 and "--db" in missing.stderr

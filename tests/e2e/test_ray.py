@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from evolve.problem import load_problem
-from tests.conftest import ROOT, SLOW_EVALUATOR, write_problem
+from tests.conftest import ROOT, SLOW_EVALUATOR, require_extra, write_problem
 from tests.e2e.test_cli_runs import evolve
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # the cluster listens on 127.0.0.1 only
@@ -118,6 +118,7 @@ def test_a_task_whose_worker_dies_is_retried_once_then_failed(cluster, tmp_path,
 
 
 def test_unreachable_ray_address_is_a_clear_error(tmp_path):
+    require_extra("ray", "ray")
     problem = _problem(tmp_path)
     done = evolve(tmp_path, "start", str(problem), "--name", "nowhere", "--ray-address", "127.0.0.1:1")
     assert done.returncode == 2

@@ -90,7 +90,7 @@ def test_a_run_killed_while_being_created_is_recoverable(tmp_path):
     (folder / "evolve.db").write_bytes(b"")  # the process died right after creating the file
     said = evolve(tmp_path, "resume", "half")
     assert said.returncode == 2
-    assert f"evolve start PROBLEM --name half" in said.stderr and "--db" not in said.stderr
+    assert "evolve start PROBLEM --name half" in said.stderr and "--db" not in said.stderr
     done = evolve(tmp_path, "start", str(tmp_path / "p"), "--name", "half", "--iterations", "2")
     assert done.returncode == 0, done.stdout + done.stderr
     assert _children(tmp_path, "half") == 2

@@ -10,40 +10,80 @@ that edits the evaluator's reference data in place.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import time
 import traceback
-from pathlib import Path
 from typing import Any, Callable
 
 # Captured before any candidate is imported: the evaluator's own clocks.
 perf_counter: Callable[[], float] = time.perf_counter
 process_time: Callable[[], float] = time.process_time
 
-TRACEBACK_LINES = 12
+TRACEBACK_LINES = 40  # a safety cap: trimmed to the candidate's frames, a traceback is rarely longer
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_PLUMBING = (os.path.join(os.path.dirname(_HERE), "sandbox") + os.sep, os.path.dirname(traceback.__file__) + os.sep)
+_CANDIDATES: set[str] = set()  # files load_candidate imported: their frames are the candidate's
 
 
 class CandidateError(Exception):
     """The candidate failed: raised, returned garbage, or lacks the required API."""
 
 
-def trim_traceback(exc: BaseException, limit: int = TRACEBACK_LINES) -> str:
-    """The last `limit` lines of an exception's traceback, for feedback to the user and LLM."""
-    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    text = "".join(lines).rstrip().splitlines()
-    return "\n".join(text[-limit:])
+def trim_traceback(exc: BaseException, limit: int = TRACEBACK_LINES, files: tuple[str, ...] = ()) -> str:
+    """The traceback from the candidate's first frame on (files load_candidate imported, plus `files`),
+    at most `limit` lines: what the user and the LLM need, without the evaluator's and the runner's frames.
+
+    Without a candidate frame (an evaluator's own error) only the leading runner and import frames go.
+    """
+    candidates = _CANDIDATES | {os.path.abspath(f) for f in files}
+    top = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    seen, pending = set(), [top]
+    while pending:  # the exception and those it was raised from or while handling
+        te = pending.pop()
+        if id(te) in seen:
+            continue
+        seen.add(id(te))
+        te.stack = traceback.StackSummary.from_list(_candidate_frames(list(te.stack), candidates))
+        pending += [t for t in (te.__cause__, te.__context__) if t is not None]
+    lines = "".join(top.format()).rstrip().splitlines()
+    if len(lines) > limit:
+        lines = [f"({len(lines) - limit + 1} earlier lines cut)"] + lines[-(limit - 1):]
+    return "\n".join(lines)
 
 
-def load_candidate(program_path: str | Path, module_name: str = "candidate"):
+def _candidate_frames(frames: list, candidates: set[str]) -> list:
+    """The frames from the candidate's first one on; without one, all but the leading plumbing."""
+    for i, frame in enumerate(frames):
+        if os.path.abspath(frame.filename) in candidates:
+            return frames[i:]
+    i = 0
+    while i < len(frames) and _is_plumbing(frames[i].filename):
+        i += 1
+    return frames[i:]
+
+
+def _is_plumbing(filename: str) -> bool:
+    """The sandbox runner, this module, the import machinery and the standard library."""
+    if filename.startswith("<frozen "):
+        return True
+    if filename.startswith(_PLUMBING) and "site-packages" not in filename:
+        return True
+    return os.path.abspath(filename) == os.path.abspath(__file__)
+
+
+def load_candidate(program_path: str | os.PathLike, module_name: str = "candidate"):
     """Import the candidate file as a fresh module; any error becomes a CandidateError."""
-    path = Path(program_path)
-    if not path.is_file():
+    path = os.fspath(program_path)  # no pathlib: the sandbox runner imports this module and must start fast
+    if not os.path.isfile(path):
         raise CandidateError(f"candidate file not found: {path}")
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise CandidateError(f"cannot import candidate file {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules.pop(module_name, None)
+    _CANDIDATES.add(os.path.abspath(path))
     try:
         spec.loader.exec_module(module)
     except MemoryError:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 from rich.table import Table
 
 from evolve import commands, runs
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args, console)
     except (ProblemError, runs.RunError, DatabaseError, SandboxError, ExecutorError) as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("error:", "bold red"), " ", str(exc)), highlight=False, soft_wrap=True)
         return 2
 
 
@@ -126,8 +126,8 @@ def cmd_holdout(args, console: Console) -> int:
         t.add_column(col)
     for r in results:
         fmt = lambda v: "-" if v is None else f"{v:.6g}"  # noqa: E731
-        t.add_row(str(r.number), fmt(r.score), fmt(r.holdout_score), r.status, (r.error or "").splitlines()[0][:80]
-                  if r.error else "")
+        t.add_row(str(r.number), fmt(r.score), fmt(r.holdout_score), r.status,
+                  Text((r.error or "").splitlines()[0] if r.error else ""))  # evaluator text: never markup
     console.print(t)
     return 0
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import signal
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,18 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from evolve import budget, finalize
-from evolve.search.controller import Controller, Limits
-from evolve.db import repo
+from evolve import finalize
+from evolve.db import lease, repo
 from evolve.db.engine import EmptyDatabase, open_database, redact, sqlite_url
-from evolve.db.models import Program, Run
-from evolve.executor import LocalExecutor
+from evolve.db.models import Run
 from evolve.ray_executor import make_executor
 from evolve.problem import Problem, ProblemSpec, load_problem
-from evolve.tui.progress import make_progress
+from evolve.evolution import BEST_FILE, Claim, Outcome, evolve_run  # noqa: F401 (Outcome, BEST_FILE: API)
 
 DB_FILE = "evolve.db"
-BEST_FILE = "best.py"
 
 
 class RunError(Exception):
@@ -43,15 +39,6 @@ class Overrides:
     models: list[str] | None = None  # replace llm.models with these litellm names
     api_base: str | None = None  # for the --model models
     replay: str | None = None  # serve the recorded LLM answers of this run
-
-
-@dataclass
-class Outcome:
-    run: Run
-    reason: str
-    best: Program | None
-    best_path: Path | None
-    db_url: str | None = None  # the shared database the run lives in (None: runs/<name>/evolve.db)
 
 
 class RunsDir(type(Path())):
@@ -119,20 +106,27 @@ def list_runs(runs_dir: Path, db_url: str | None = None) -> list[dict]:
         with factory() as session:
             found = [(factory, run) for run in session.scalars(select(Run).order_by(Run.name))]
     else:
-        found = [open_run(runs_dir, db.parent.name) for db in sorted(Path(runs_dir).glob(f"*/{DB_FILE}"))]
-    out = []
+        found, out = [], []
+        for db in sorted(Path(runs_dir).glob(f"*/{DB_FILE}")):
+            try:
+                found.append(open_run(runs_dir, db.parent.name))
+            except (RunError, EmptyDatabase):  # stopped while being created: listed, so it can be resumed or removed
+                out.append({"name": db.parent.name, "problem": "-", "status": "incomplete", "best_score": None,
+                            "programs": 0, "counts": {}, "created_at": None})
+    out = out if not db_url else []
     for factory, run in found:
         with factory() as session:
             counts = repo.status_counts(session, run.id)
             best = repo.best_score(session, run.id)
-        out.append({"name": run.name, "problem": run.problem, "status": run.status, "best_score": best,
+            status = lease.effective_status(session, run.id, run.status)
+        out.append({"name": run.name, "problem": run.problem, "status": status, "best_score": best,
                     "programs": sum(counts.values()), "counts": dict(counts),
                     "created_at": run.created_at.isoformat(timespec="seconds")})
         if not db_url:
             factory.kw["bind"].dispose()
     if db_url and found:
         found[0][0].kw["bind"].dispose()
-    return out
+    return sorted(out, key=lambda r: r["name"])
 
 
 def default_run_name(problem: Problem) -> str:
@@ -188,10 +182,9 @@ def _start(problem: Problem, runs_dir: Path, name: str | None, overrides: Overri
     name = name or default_run_name(problem)
     db_url = getattr(runs_dir, "db_url", None) or problem.spec.database.url
     if db_url:
-        factory, run, resumed = _start_shared(db_url, problem, name, resume)
+        factory, claim = _start_shared(db_url, problem, name, resume)
         run_dir(runs_dir, name).mkdir(parents=True, exist_ok=True)
-        outcome = _evolve(problem, factory, run, overrides, console, run_dir(runs_dir, name), llm, runner,
-                          resumed=resumed)
+        outcome = evolve_run(problem, factory, claim, overrides, console, run_dir(runs_dir, name), llm, runner)
         outcome.db_url = db_url
         return outcome
     db = run_dir(runs_dir, name) / DB_FILE
@@ -208,8 +201,8 @@ def _start(problem: Problem, runs_dir: Path, name: str | None, overrides: Overri
         db.parent.mkdir(parents=True, exist_ok=True)
         factory = open_database(sqlite_url(db))
     with factory.begin() as session:
-        run = _claim(session, problem, name, repo.get_run(session, name))
-    return _evolve(problem, factory, run, overrides, console, db.parent, llm, runner, resumed=existing is not None)
+        claim = _claim(session, problem, name, repo.get_run(session, name))
+    return evolve_run(problem, factory, claim, overrides, console, db.parent, llm, runner)
 
 
 def _named(factory: sessionmaker[Session] | None, name: str) -> Run | None:
@@ -224,8 +217,10 @@ def _half_created(db: Path, factory) -> bool:
     return factory is not None or db.parent.is_dir()
 
 
-def _claim(session: Session, problem: Problem, name: str, run: Run | None) -> Run:
-    """The run row to evolve in (created when new), checked against the problem and marked running."""
+def _claim(session: Session, problem: Problem, name: str, run: Run | None) -> Claim:
+    """The run row to evolve in (created when new), checked against the problem, leased to this process
+    and marked running, in the caller's write transaction: of two processes racing for it, one wins."""
+    resumed = run is not None
     if run is None:
         run = Run(name=name, problem=problem.name, problem_path=str(problem.yaml_path),
                   config=problem.spec.model_dump(mode="json"), seed=problem.spec.evolution.seed)
@@ -234,12 +229,12 @@ def _claim(session: Session, problem: Problem, name: str, run: Run | None) -> Ru
     elif run.problem != problem.name:
         raise RunError(f"run '{name}' was made for problem '{run.problem}', not '{problem.name}'.")
     before = (run.status, run.stop_reason)
+    held = lease.acquire(session, run.id)  # LeaseHeld (exit 2, one paragraph) when a live process has it
     repo.set_run_status(session, run, "running")
-    run.before = before  # not a column: what a resume that finds nothing to do puts back
-    return run
+    return Claim(run, held, resumed, before)
 
 
-def _start_shared(db_url: str, problem: Problem, name: str, resume: bool) -> tuple[sessionmaker[Session], Run, bool]:
+def _start_shared(db_url: str, problem: Problem, name: str, resume: bool) -> tuple[sessionmaker[Session], Claim]:
     """Create (or find, to resume) run `name` in a shared database; its name is unique there."""
     factory = open_database(db_url)
     where = redact(db_url)
@@ -252,11 +247,10 @@ def _start_shared(db_url: str, problem: Problem, name: str, resume: bool) -> tup
             if run is None and resume:
                 raise RunError(f"there is no run named '{name}' to resume in {where}; start it with "
                                f"`evolve --db URL start PROBLEM --name {name}`.")
-            resumed = run is not None
-            run = _claim(session, problem, name, run)
+            claim = _claim(session, problem, name, run)
     except IntegrityError:
         raise RunError(f"another process just created a run named '{name}' in {where}; pick another --name.") from None
-    return factory, run, resumed
+    return factory, claim
 
 
 def resume(runs_dir: Path, name: str, overrides: Overrides, console: Console) -> Outcome:
@@ -269,121 +263,6 @@ def resume(runs_dir: Path, name: str, overrides: Overrides, console: Console) ->
                        f"`evolve start PROBLEM --name {name}` (the empty database is reused).") from None
     factory.kw["bind"].dispose()
     return start(run.problem_path, runs_dir, name, overrides, console, resume=True)
-
-
-def _evolve(problem: Problem, factory, run: Run, overrides: Overrides, console: Console, folder: Path, llm,
-            runner: asyncio.Runner, resumed: bool = False) -> Outcome:
-    chosen = budget.plan(problem, run.config if resumed else None, overrides)
-    limits, concurrency = chosen.limits, chosen.concurrency
-    with factory() as session:
-        done = sum(1 for p in repo.programs(session, run.id) if p.iteration > 0 and p.status != "pending")
-        pending = repo.status_counts(session, run.id).get("pending", 0)
-    if resumed:
-        console.print(chosen.describe(), highlight=False, markup=False)
-        if getattr(run, "before", ("",))[0] == "finished" and not pending and limits.iterations is not None \
-                and done >= limits.iterations:
-            return _already_done(factory, run, limits, folder)
-    with factory.begin() as session:
-        row = session.get(Run, run.id)
-        row.config = run.config = budget.stamped(row.config, chosen)  # `run` is merged back later: keep it equal
-    try:
-        executor = make_executor(problem, concurrency, overrides)
-    except Exception as exc:  # Ray missing or unreachable, a sandbox that cannot run: the run did not start
-        with factory.begin() as session:
-            repo.set_run_status(session, run, "failed", str(exc))
-        raise
-    where = "Ray" if not isinstance(executor, LocalExecutor) else "local"
-    sandbox_note = getattr(executor, "backend_note", "") or problem.spec.sandbox.backend
-    console.print(f"run {run.name}: problem {problem.name}, sandbox {sandbox_note}, "
-                  f"mutator {problem.spec.llm.mutator}, {concurrency} evaluation(s) at once ({where}), "
-                  f"database {redact(str(factory.kw['bind'].url)).removeprefix('sqlite:///')}",
-                  highlight=False, markup=False)
-    with make_progress(console, limits.iterations, done, factory=factory, run=run) as progress:
-        controller = Controller(problem, factory, run, executor, limits, concurrency, progress, llm=llm)
-        try:
-            reason = runner.run(_run_with_sigint(controller, executor, console))
-        except (KeyboardInterrupt, asyncio.CancelledError):  # a second Ctrl-C: stop now, resumable
-            reason = "interrupted"
-        except BaseException as exc:  # a bug or a lost database: say so in the run row, then raise
-            with factory.begin() as session:
-                repo.set_run_status(session, run, "failed", f"internal error: {exc!r}")
-            raise
-    status = {"interrupted": "interrupted"}.get(reason, "finished")
-    if reason.startswith("no program scored"):
-        status = "failed"
-    with factory.begin() as session:
-        repo.set_run_status(session, run, status, reason)
-    run.status, run.stop_reason = status, reason
-    best, best_path = _write_best(factory, run, folder)
-    return Outcome(run, reason, best, best_path)
-
-
-def _already_done(factory, run: Run, limits: Limits, folder: Path) -> Outcome:
-    """A finished run resumed with no new budget: nothing to do, and nothing is changed."""
-    reason = (f"the run is finished and its budget of {limits.iterations} iterations is spent; give "
-              f"--iterations N (more than {limits.iterations}) to go on")
-    with factory.begin() as session:
-        repo.set_run_status(session, run, *run.before)
-    run.status, run.stop_reason = run.before
-    best, best_path = _write_best(factory, run, folder)
-    return Outcome(run, reason, best, best_path)
-
-
-def _write_best(factory, run: Run, folder: Path) -> tuple[Program | None, Path | None]:
-    with factory() as session:
-        top = repo.ranked(session, run.id, limit=1, status="evaluated")
-    if not top:
-        return None, None
-    path = folder / BEST_FILE
-    path.write_text(top[0].code, encoding="utf-8")
-    return top[0], path
-
-
-async def _run_with_sigint(controller: Controller, executor: LocalExecutor, console: Console) -> str:
-    loop = asyncio.get_running_loop()
-    me = asyncio.current_task()
-
-    def stop() -> None:  # the first Ctrl-C stops cleanly; a second one cancels what is still winding down
-        if controller.stop_requested.is_set():
-            me.cancel()
-        controller.stop_requested.set()
-
-    try:
-        loop.add_signal_handler(signal.SIGINT, stop)
-        loop.add_signal_handler(signal.SIGTERM, stop)
-    except (NotImplementedError, RuntimeError):  # not the main thread
-        pass
-    reason = await controller.run()
-    if reason == "interrupted" or not controller.population:
-        return reason
-    finishing = asyncio.ensure_future(_finish(controller, executor, console))
-    stopper = asyncio.ensure_future(controller.stop_requested.wait())
-    await asyncio.wait([finishing, stopper], return_when=asyncio.FIRST_COMPLETED)
-    stopper.cancel()
-    if not finishing.done():  # Ctrl-C while finishing: the search results are kept as they are
-        finishing.cancel()
-        await asyncio.gather(finishing, return_exceptions=True)
-    else:
-        finishing.result()
-    return reason
-
-
-async def _finish(controller: Controller, executor: LocalExecutor, console: Console) -> None:
-    """Re-evaluate the top programs if the problem asks, then score the best on held-out workloads."""
-    problem, factory, run = controller.problem, controller.factory, controller.run_row
-    evo = problem.spec.evolution
-    again = await finalize.reevaluate_top(problem, factory, run, executor)
-    if again:
-        console.print(f"re-evaluated the top {len(again)} program(s) {evo.reevaluate.times} more time(s) each")
-    if problem.spec.workloads.holdout and evo.holdout_top > 0:
-        with factory() as session:  # once per program: a resumed run scores only what is new in its top
-            top = [p.id for p in repo.ranked(session, run.id, limit=evo.holdout_top, status="evaluated")
-                   if p.holdout_score is None and not p.holdout_metrics]
-        results = await finalize.score_holdout(problem, factory, run, executor, top)
-        for r in results:
-            held = "-" if r.holdout_score is None else f"{r.holdout_score:.6g}"
-            console.print(f"held-out: #{r.number} search score {r.score:.6g}, held-out score {held}"
-                          + (f" ({r.error.splitlines()[0]})" if r.error else ""), highlight=False, markup=False)
 
 
 def spec_of(run: Run) -> ProblemSpec:

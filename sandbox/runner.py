@@ -9,7 +9,8 @@ request: {"nonce": "...", "evaluator": "evaluators.x" | "/abs/evaluate.py",
 The result goes to fd 3 (or the given path), first line the nonce, then JSON. The nonce and
 the request never touch the file system, and the candidate runs in a worker thread whose
 stack does not lead back to them; sandbox.guard reports tampering. Imports nothing from
-`evolve`: it must start fast and trust nothing.
+`evolve` (only sandbox.guard, and evaluators.common to trim tracebacks to the candidate's frames):
+it must start fast and trust nothing.
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def main() -> int:
     import resource
     import threading
     import time
-    import traceback
+
+    from evaluators.common import trim_traceback  # imported before the guard arms
 
     perf = time.perf_counter  # taken before any candidate code runs
 
@@ -83,9 +85,10 @@ def main() -> int:
             evaluator = _load_evaluator(request["evaluator"], importlib)
         fn = getattr(evaluator, request["function"])
     except BaseException as exc:
-        send({"error": _trim(traceback, exc), "cpu_s": cpu()}, 1)
+        send({"error": trim_traceback(exc), "cpu_s": cpu()}, 1)
     outcome: dict = {}
     program = os.path.abspath(request["program"])
+    candidate = (program,)
 
     riding = request.get("probe")  # {"workload", "repeat"}: the functional-hash probe, before the stage
 
@@ -96,7 +99,7 @@ def main() -> int:
                 probe = getattr(evaluator, "probe")
                 outcome["probe"] = [probe(program, riding["workload"]) for _ in range(int(riding["repeat"]))]
             except BaseException as exc:  # the probe failed: the candidate is unhashable, the stage still runs
-                outcome["probe"] = {"__probe_error__": _trim(traceback, exc)}
+                outcome["probe"] = {"__probe_error__": trim_traceback(exc, files=candidate)}
             outcome["probe_s"] = perf() - start
         try:
             repeat = int(request.get("repeat") or 0)  # probes: called twice to show they are deterministic
@@ -105,7 +108,7 @@ def main() -> int:
         except MemoryError:
             outcome["oom"] = True
         except BaseException as exc:  # the evaluator itself failed: report, never hang
-            outcome["error"] = _trim(traceback, exc)
+            outcome["error"] = trim_traceback(exc, files=candidate)
 
     _seed_global_rngs()  # the same honest candidate gives the same result on every run
     threading.stack_size(64 * 1024 * 1024)
@@ -141,11 +144,6 @@ def _seed_global_rngs() -> None:
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed(0)
-
-
-def _trim(traceback, exc: BaseException) -> str:
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return "\n".join(tb.rstrip().splitlines()[-15:])
 
 
 def _jsonable(value):

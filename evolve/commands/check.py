@@ -10,14 +10,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import textwrap
 
 from rich.console import Console
+from rich.text import Text
 
 from evolve.executor import LocalExecutor
 from evolve.problem import load_problem
 from evolve.search.scoring import assess
 
-OK, BAD, WARN = "[green]ok[/]", "[bold red]FAIL[/]", "[yellow]note[/]"
+OK, BAD, WARN = ("ok", "green"), ("FAIL", "bold red"), ("note", "yellow")
+
+
+def _say(console: Console, mark: tuple[str, str] | None, *parts: str | tuple[str, str]) -> None:
+    """One line of the report: a coloured mark, then text printed as it is (an evaluator's errors
+    and a candidate's tracebacks hold `[...]`, which is never markup)."""
+    line = Text.assemble(*([(mark[0], mark[1]), " "] if mark else []), *parts)
+    console.print(line, highlight=False)
 
 
 def _digest(value) -> str:
@@ -34,56 +43,66 @@ async def _run(problem, concurrency: int = 1):
 def check(ref: str, console: Console) -> int:
     problem = load_problem(ref)
     spec = problem.spec
-    console.print(f"{OK} {problem.yaml_path}: valid; {len(spec.objectives)} objective(s) "
-                  f"({', '.join(f'{o.name} {o.direction}' for o in spec.objectives)}), "
-                  f"{len(spec.workloads.stages)} stage(s), evaluator {spec.evaluator}", highlight=False)
-    console.print(f"running the starting program {spec.program} in the sandbox ({spec.sandbox.backend})...",
-                  highlight=False)
+    _say(console, OK, f"{problem.yaml_path}: valid; {len(spec.objectives)} objective(s) "
+                      f"({', '.join(f'{o.name} {o.direction}' for o in spec.objectives)}), "
+                      f"{len(spec.workloads.stages)} stage(s), evaluator {spec.evaluator}")
+    _say(console, None, f"running the starting program {spec.program} in the sandbox ({spec.sandbox.backend})...")
     outcomes, probes = asyncio.run(_run(problem))
-    failed = False
-    for o in outcomes:
-        mark = OK if o.passed else BAD
-        console.print(f"{mark} stage {o.stage.name}: {o.status} in {o.wall_s:.2f} s; metrics "
-                      f"{json.dumps(o.metrics, default=str)[:300]}", highlight=False)
-        if o.error:
-            console.print(f"    {o.error}", markup=False, highlight=False)
-        if o.stderr and not o.passed:
-            console.print(f"    stderr: {o.stderr[-800:]}", markup=False, highlight=False)
+    shown = _report_stages(outcomes, console)
     status, score, metrics, error = assess(spec.objectives, spec.constraints, outcomes)
-    if status == "evaluated":
-        console.print(f"{OK} the starting program scores [bold]{score:.6g}[/] (status {status})", highlight=False)
+    failed = status != "evaluated"
+    if not failed:
+        _say(console, OK, "the starting program scores ", (f"{score:.6g}", "bold"), f" (status {status})")
     else:
-        failed = True
-        console.print(f"{BAD} the starting program is {status}: {error}", highlight=False)
-        console.print("    a run needs a starting program that scores: fix the evaluator or initial.py first.",
-                      highlight=False)
+        _say(console, BAD, f"the starting program is {status}: {_once(error, shown)}")
+        _say(console, None, "    a run needs a starting program that scores: fix the evaluator or initial.py first.")
     failed |= _report_probe(probes, console)
     if failed:
-        console.print(f"\n{problem.name}: not ready.")
+        _say(console, None, f"\n{problem.name}: not ready.")
         return 1
-    console.print(f"\n{problem.name}: ready. Start with `evolve start {problem.root}`", highlight=False)
+    _say(console, None, f"\n{problem.name}: ready. Start with `evolve start {problem.root}`")
     return 0
+
+
+def _once(error: str | None, shown: list[str]) -> str:
+    """The verdict's error with the stage errors already printed in full replaced by a pointer to them."""
+    for text in shown:
+        error = (error or "").replace(text, "(the error above)")
+    return error or "-"
+
+
+def _report_stages(outcomes, console: Console) -> list[str]:
+    """Print each stage's verdict, error and (when it failed) stderr tail; return the errors printed."""
+    shown = []
+    for o in outcomes:
+        _say(console, OK if o.passed else BAD, f"stage {o.stage.name}: {o.status} in {o.wall_s:.2f} s; metrics "
+                                               f"{json.dumps(o.metrics, default=str)[:300]}")
+        if o.error:
+            _say(console, None, textwrap.indent(o.error, "    "))
+            shown.append(o.error)
+        if o.stderr and not o.passed:
+            _say(console, None, textwrap.indent(f"stderr: {o.stderr[-800:]}", "    "))
+    return shown
 
 
 def _report_probe(probes, console: Console) -> bool:
     """Print the probe verdict; True when it is a failure."""
     first, second = probes
     if first is None:
-        console.print(f"{WARN} no workloads.probe: duplicates are found by their code only, not by behaviour "
-                      "(add a probe workload and a probe() to skip equivalent candidates)", highlight=False)
+        _say(console, WARN, "no workloads.probe: duplicates are found by their code only, not by behaviour "
+                            "(add a probe workload and a probe() to skip equivalent candidates)")
         return False
     for i, result in enumerate(probes, start=1):
         if not result.ok:
-            console.print(f"{BAD} probe run {i}: {result.status}: {result.error}", markup=False, highlight=False)
+            _say(console, BAD, f"probe run {i}: {result.status}: {result.error}")
             return True
     a, b = (_digest(r.result) for r in probes)
     if a != b:
-        console.print(f"{BAD} the probe is not deterministic: two runs gave different outputs ({a} vs {b}). "
-                      "Seed every random choice from the workload.", highlight=False)
+        _say(console, BAD, f"the probe is not deterministic: two runs gave different outputs ({a} vs {b}). "
+                           "Seed every random choice from the workload.")
         return True
     shown = json.dumps(probes[0].result, default=str)
-    console.print(f"{OK} probe is deterministic: two runs gave the same outputs (hash {a}): {shown[:120]}",
-                  highlight=False)
+    _say(console, OK, f"probe is deterministic: two runs gave the same outputs (hash {a}): {shown[:120]}")
     return False
 
 

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 from evolve import runs
 from evolve.tui import charts, detail, lineage, snapshot, summary
@@ -57,8 +58,9 @@ def resolve(runs_dir: Path, text: str, run_name: str | None = None) -> Ref:
     if row is None:
         ids = [r.id for r in snap.rows]
         span = f"ids {min(ids)}..{max(ids)}" if ids else "no programs"
+        db = "--db URL " if getattr(runs_dir, "db_url", None) else ""
         raise runs.RunError(f"run '{run.name}' has no program {pid} ({span}; "
-                            f"`evolve leaderboard {run.name}` lists them).")
+                            f"`evolve {db}leaderboard {run.name}` lists them).")
     return Ref(factory, run, snap, row)
 
 
@@ -86,7 +88,7 @@ def cmd_leaderboard(args, console: Console) -> int:
     if not interactive:
         print_table(console, snap, rows[: args.limit] if args.limit else rows)
         for line in summary.savings_lines(snap):
-            console.print(line, highlight=False)
+            console.print(line, markup=False, highlight=False)
         return 0
     from evolve.tui.app import LeaderboardApp
 
@@ -107,15 +109,15 @@ def _json_row(snap: snapshot.Snapshot, r: snapshot.Row, rank: int) -> dict:
 
 
 def print_table(console: Console, snap: snapshot.Snapshot, rows: list) -> None:
+    """The leaderboard as a table that fits the console: low-value columns give way, scores and ids never."""
     cols = tbl.columns(snap)
     ranks = snap.pareto_ranks() if len(snap.objectives) > 1 else {}
-    t = Table(title=f"{snap.name} ({snap.run.get('problem')}, {snap.run.get('status')})")
-    t.add_column("rank", justify="right")
-    for c in cols:
-        t.add_column(c.label, justify="left" if c.key in ("status", "mutation", "model") else "right")
-    for i, r in enumerate(rows, start=1):
-        t.add_row(str(i) if r.status == "evaluated" else "-", *(tbl.cell(snap, r, c.key, ranks) for c in cols))
-    console.print(t)
+    keys, labels = ["rank", *(c.key for c in cols)], ["rank", *(c.label for c in cols)]
+    cells = [[str(i) if r.status == "evaluated" else "-", *(tbl.cell(snap, r, c.key, ranks) for c in cols)]
+             for i, r in enumerate(rows, start=1)]
+    left = {"status", "mutation", "model"}
+    title = f"{snap.name} ({snap.run.get('problem')}, {snap.run.get('status')})"
+    console.print(tbl.rich_table(keys, labels, cells, console.width, title, right=[k for k in keys if k not in left]))
 
 
 # --- status, show, diff, lineage, export --------------------------------------------------
@@ -139,7 +141,7 @@ def cmd_show(args, console: Console) -> int:
                           "metrics": ref.row.metrics, "error": ref.row.error, "code": got.code, "diff": got.diff,
                           "evaluations": got.evaluations, "llm_calls": got.calls}, indent=2, default=str))
         return 0
-    console.print(Rule(f"program {ref.name}"))
+    console.print(Rule(Text(f"program {ref.name}")))
     console.print(detail.summary(ref.snap, ref.row))
     console.print(Rule("code"))
     console.print(detail.code(got))
@@ -156,7 +158,7 @@ def cmd_diff(args, console: Console) -> int:
     b = resolve(args.runs_dir, args.b, args.run)
     text = detail.diff_between(a.detail().code, b.detail().code, f"program {a.name}", f"program {b.name}")
     if not text:
-        console.print(f"{a.name} and {b.name} have the same code.")
+        console.print(f"{a.name} and {b.name} have the same code.", markup=False)
     elif console.is_terminal:
         console.print(Syntax(text, "diff"))
     else:
@@ -191,7 +193,7 @@ def cmd_export(args, console: Console) -> int:
         raise runs.RunError(f"{out} exists; pass --force to overwrite it, or choose another -o.")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    console.print(f"wrote program {ref.name} (score {score}) to {out}")
+    console.print(f"wrote program {ref.name} (score {score}) to {out}", markup=False)
     return 0
 
 
@@ -224,21 +226,21 @@ def cmd_compare(args, console: Console) -> int:
         return 0
     if snaps[0].run.get("problem") != snaps[1].run.get("problem"):
         console.print(f"note: the runs are of different problems ({facts[0]['problem']} and {facts[1]['problem']}); "
-                      "their scores are not comparable.", style="yellow")
+                      "their scores are not comparable.", style="yellow", markup=False)
     t = Table(title="compare")
-    t.add_column("")
+    t.add_column("")  # the labels wrap when the terminal is narrow; run names and values never do
     for f in facts:
-        t.add_column(f["run"], justify="right")
+        t.add_column(Text(f["run"]), justify="right", no_wrap=True)
     fmt = detail.fmt
     lines = [("problem", "problem"), ("status", "status"), ("best score", "best_score"), ("best program", "best_id"),
              ("starting score", "initial_score"), ("evaluations", "evaluations"),
              ("duplicates (evaluations saved)", "duplicates_saved"), ("spend (USD)", "spent_usd")]
     for label, key in lines:
-        t.add_row(label, *(fmt(f[key]) for f in facts))
+        t.add_row(label, *(Text(fmt(f[key])) for f in facts))
     for q in facts[0]["best_at"]:
-        t.add_row(f"best after {q} of evaluations", *(fmt(f["best_at"][q]) for f in facts))
+        t.add_row(f"best after {q} of evaluations", *(Text(fmt(f["best_at"][q])) for f in facts))
     rates = [f["evaluations_per_minute"] for f in facts]
-    t.add_row("evaluations/min", *("-" if r is None else f"{r:.1f}" for r in rates))
+    t.add_row("evaluations/min", *(Text("-" if r is None else f"{r:.1f}") for r in rates))
     console.print(t)
     for s in snaps:
         console.print("\n".join(charts.step_chart(s.best_curve(), min(console.width, 90), 6,

@@ -3,7 +3,6 @@ one-page HTML that links them, with the run's summary and top programs."""
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 from rich.console import Console
@@ -99,7 +98,7 @@ def plot_spend(snap: snapshot.Snapshot, factory, path: Path) -> bool:
 
 def write(factory, run_id: int, out: Path, top: int = 10) -> dict[str, Path | None]:
     """Write the plots and index.html into `out`; return which plots were made."""
-    snap = snapshot.load(factory, run_id)
+    snap = snapshot.load(factory, run_id, stats=True)  # with what the duplicate filter and the cascade saved
     out.mkdir(parents=True, exist_ok=True)
     made: dict[str, Path | None] = {}
     for name, fn in (("scores.png", lambda p: plot_scores(snap, p)), ("pareto.png", lambda p: plot_pareto(snap, p)),
@@ -112,7 +111,6 @@ def write(factory, run_id: int, out: Path, top: int = 10) -> dict[str, Path | No
 
 def _html(snap: snapshot.Snapshot, made: dict, top: int) -> str:
     e = html.escape
-    facts = summary.facts(snap)
     why = {"scores.png": "no program has been evaluated yet",
            "pareto.png": "the problem has a single objective",
            "spend.png": "no LLM call was recorded (the offline mutator spends nothing)"}
@@ -127,8 +125,8 @@ def _html(snap: snapshot.Snapshot, made: dict, top: int) -> str:
     head = "".join(f"<th>{e(c.label)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{e(tbl.cell(snap, r, c.key, ranks))}</td>" for c in cols) + "</tr>"
                    for r in tbl.sort_rows(snap, snap.rows, "score")[:top])
-    facts_rows = "".join(f"<tr><th>{e(k)}</th><td>{e(json.dumps(v, default=str))}</td></tr>"
-                         for k, v in facts.items() if k not in ("improvements",))
+    facts_rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in summary_rows(snap))
+    saved_rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in savings_rows(snap))
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>evolve report: {e(snap.name)}</title>
 <style>body{{font-family:sans-serif;max-width:70em;margin:2em auto}} img{{max-width:100%}}
@@ -140,9 +138,45 @@ table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:2px 6px;t
 {''.join(figures)}
 <h2>Top programs</h2><table><tr>{head}</tr>{body}</table>
 <h2>Summary</h2><table>{facts_rows}</table>
+<h2>Duplicates and cascade</h2><table>{saved_rows}</table>
 <p class=note>Inspect any program with <code>evolve show {e(snap.name)}:ID</code>.</p>
 </body></html>
 """
+
+
+def summary_rows(snap: snapshot.Snapshot) -> list[tuple[str, str]]:
+    """The run in (label, value) rows: what `evolve status` shows, plus the programs, stop and spend."""
+    f = summary.facts(snap)
+    rows = [("stopped", str(f["stop_reason"]))] if f["stop_reason"] else []
+    for label, value in summary.rows(snap):
+        if label == "programs":
+            value = f"{f['programs']} in all ({f['children']} children): {value}"
+        if label not in ("duplicates caught", "cascade"):  # in full in the next table
+            rows.append((label, value))
+    if not any(label == "spend" for label, _ in rows):
+        rows.append(("spend", f"${f['spent_usd']:.4f}"))
+    return rows
+
+
+def savings_rows(snap: snapshot.Snapshot) -> list[tuple[str, str]]:
+    """Every figure of the duplicate filter and the evaluation cascade, each in words."""
+    d, c = snap.dedup, snap.cascade
+    if not d and not c:
+        return [("figures", "not available (the database predates them)")]
+    rate = d.get("collision_rate")
+    caught = (f"{d.get('evaluations_saved', 0)}: {d.get('syntactic', 0)} by their code (syntactic), "
+              f"{d.get('functional', 0)} by their behaviour (functional)")
+    rows = [("duplicates caught", caught),
+            ("evaluation time saved by them", f"{d.get('seconds_saved', 0.0):.1f} s"),
+            ("time spent on probes", f"{d.get('probe_seconds', 0.0):.1f} s"),
+            ("unhashable programs", str(d.get("unhashable", 0))),
+            ("collision audit", "not measured" if rate is None else
+             f"{d.get('collisions', 0)} of {d.get('audited', 0)} audited duplicates scored differently ({rate:.1%})")]
+    if c:
+        saved, spent, share = c.get("seconds_saved", 0.0), c.get("seconds_spent", 0.0), c.get("share_saved", 0.0)
+        rows += [("stopped early by the cascade", str(c.get("stopped_early", 0))),
+                 ("evaluation time saved by it", f"{saved:.1f} s of {saved + spent:.1f} s ({share:.0%})")]
+    return rows
 
 
 def cmd_report(args, console: Console) -> int:
@@ -152,6 +186,6 @@ def cmd_report(args, console: Console) -> int:
     out = Path(args.output or Path(args.runs_dir) / run.name / "report")
     made = write(factory, run.id, out)
     for name, path in made.items():
-        console.print(f"  {name}: {path if path else 'not drawn (no data)'}", highlight=False)
-    console.print(f"report of {run.name} written to {out / 'index.html'}")
+        console.print(f"  {name}: {path if path else 'not drawn (no data)'}", markup=False, highlight=False)
+    console.print(f"report of {run.name} written to {out / 'index.html'}", markup=False)
     return 0

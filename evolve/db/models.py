@@ -7,7 +7,7 @@ from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 3  # the Alembic revision count (evolve/db/migrations/versions); kept in `meta`
+SCHEMA_VERSION = 4  # the Alembic revision count (evolve/db/migrations/versions); kept in `meta`
 
 # JSON columns: plain JSON text on SQLite (readable with json_extract), JSONB on PostgreSQL
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -141,3 +141,16 @@ class Cell(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
     cell: Mapped[str] = mapped_column(String(200), primary_key=True)
     program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+
+
+class RunLease(Base):
+    """Who evolves a run now: one row per run, renewed by its owner's heartbeat (see evolve/db/lease.py)."""
+
+    __tablename__ = "run_leases"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))  # this grant of the lease: a takeover changes it
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    process: Mapped[str | None] = mapped_column(String(200), nullable=True)  # boot id, pid namespace, start tick
+    acquired_at: Mapped[datetime] = mapped_column()
+    heartbeat_at: Mapped[datetime] = mapped_column()

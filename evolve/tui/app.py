@@ -120,12 +120,12 @@ class LeaderboardApp(App):
         cols = tbl.columns(self.snap)
         for col in cols:
             arrow = (" ▲" if self.reverse else " ▼") if col.key == self.sort_key else ""
-            dt.add_column(col.label + arrow, key=col.key)
+            dt.add_column(Text(col.label + arrow), key=col.key)
         ranks = self.snap.pareto_ranks() if len(self.snap.objectives) > 1 else {}
         rows = tbl.visible(self.snap, self.query, self.sort_key, self.reverse)
         self.shown_rows = [r.id for r in rows]
         for r in rows:
-            dt.add_row(*(tbl.cell(self.snap, r, c.key, ranks) for c in cols), key=str(r.id))
+            dt.add_row(*(Text(tbl.cell(self.snap, r, c.key, ranks)) for c in cols), key=str(r.id))  # never markup
         self.update_status()
         if not rows:
             self.selected = None
@@ -283,10 +283,12 @@ class LeaderboardApp(App):
         """Off the UI thread: reload only when the run has written something."""
         try:
             stamp = snapshot.fingerprint(self.factory, self.run_id)
-            if stamp != self.stamp:
-                self.call_from_thread(self.apply, snapshot.load(self.factory, self.run_id), stamp)
+            if stamp != self.stamp:  # while the run goes on, read what changed; once it ends, all of it
+                running = stamp[3] == self.stamp[3] == "running"
+                fresh = snapshot.refresh(self.factory, self.snap) if running else snapshot.load(self.factory, self.run_id)
+                self.call_from_thread(self.apply, fresh, stamp)
         except Exception as exc:  # a database busy or gone: say so, keep what is shown
-            self.call_from_thread(self.notify, f"could not reload: {exc}", severity="warning")
+            self.call_from_thread(self.notify, f"could not reload: {exc}", severity="warning", markup=False)
 
     def apply(self, snap: snapshot.Snapshot, stamp: tuple) -> None:
         self.snap, self.stamp = snap, stamp

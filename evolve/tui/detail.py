@@ -23,7 +23,8 @@ def fmt(value) -> str:
 
 
 def code(detail: Detail) -> Syntax:
-    return Syntax(detail.code, "python", line_numbers=True, word_wrap=False)
+    """The program's code, long lines wrapped (never cut at the edge of the terminal)."""
+    return Syntax(detail.code, "python", line_numbers=True, word_wrap=True)
 
 
 def diff(detail: Detail, row: Row) -> RenderableType:
@@ -54,33 +55,44 @@ def summary(snap: Snapshot, row: Row) -> Table:
         facts.append(("pareto rank", str(ranks[row.id])))
     kids = snap.children.get(row.id, [])
     facts.append(("children", ", ".join(f"#{k}" for k in kids) or "none"))
-    for k, v in facts:
-        t.add_row(k, v)
     names = [o.name for o in snap.objectives]
-    for name in names + sorted(set(row.metrics) - set(names)):
-        if name in row.metrics:
-            t.add_row(f"  {name}", fmt(row.metrics[name]))
+    facts += [(f"  {name}", fmt(row.metrics[name])) for name in names + sorted(set(row.metrics) - set(names))
+              if name in row.metrics]
+    for k, v in facts:  # Text: names and values from the evaluator are never markup
+        t.add_row(Text(k), Text(v))
     return t
 
 
 def feedback(detail: Detail, row: Row) -> RenderableType:
-    """Evaluator feedback: the program's error and each stage attempt with its artifacts and output tails."""
+    """Evaluator feedback: the program's error, then each stage attempt with its artifacts and output
+    tails; an error already shown (the stage's, its artifacts' `error`) is not repeated."""
     parts: list[RenderableType] = []
+    shown: list[str] = []
     if row.error:
         parts.append(Text("error\n", style="bold red") + Text(row.error))
+        shown.append(row.error)
     for e in detail.evaluations:
         head = Text(f"stage {e.get('stage')}: {e.get('status')}", style="bold")
         head.append(f"  passed={bool(e.get('passed'))}  wall {fmt(e.get('wall_s'))} s  cpu {fmt(e.get('cpu_s'))} s",
                     style="dim")
         parts.append(head)
-        if e.get("artifacts"):
-            parts.append(Text("  artifacts: " + json.dumps(e["artifacts"], default=str)[:2000]))
-        if e.get("error"):
+        artifacts = dict(e.get("artifacts") or {})
+        if _said(artifacts.get("error"), shown):
+            artifacts.pop("error")
+        if artifacts:
+            parts.append(Text("  artifacts: " + json.dumps(artifacts, default=str)[:2000]))
+        if e.get("error") and not _said(e["error"], shown):
             parts.append(Text("  error: " + str(e["error"]), style="red"))
+            shown.append(str(e["error"]))
         for stream in ("stdout", "stderr"):
             if e.get(stream):
                 parts.append(Text(f"  {stream}: ", style="dim") + Text(str(e[stream])[-TAIL:]))
     return Group(*parts) if parts else Text("no evaluation yet", style="dim")
+
+
+def _said(text, shown: list[str]) -> bool:
+    """Is `text` (a stage's error) already part of an error shown above?"""
+    return isinstance(text, str) and bool(text.strip()) and any(text.strip() in s for s in shown)
 
 
 def llm(detail: Detail, show_prompt: bool = False) -> RenderableType:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from evolve.db import repo
+from evolve.db import lease, repo
 from evolve.problem import Objective
 from evolve.search.scoring import objective_vector, pareto_ranks
 
@@ -209,6 +209,7 @@ def run_row(session: Session, run_id: int) -> dict:
         raise LookupError(f"no run with id {run_id}")
     data = dict(row)
     data["config"] = _json(data.get("config")) or {}
+    data["status"] = lease.effective_status(session, run_id, data.get("status"))  # `stale`: its owner is gone
     return data
 
 

@@ -14,9 +14,29 @@ from evolve.tui.snapshot import Snapshot
 
 
 def budget(snap: Snapshot) -> dict:
-    """The run's budget as configured: iterations and max_usd where present."""
-    b = ((snap.run.get("config") or {}).get("evolution") or {}).get("budget") or {}
-    return {"iterations": b.get("iterations"), "max_usd": b.get("max_usd"), "wall_time": b.get("wall_time")}
+    """The run's own budget, from its row's config (which holds the effective values: the problem's,
+    with the --iterations / --wall-time / --concurrency the run was started or resumed with)."""
+    config = snap.run.get("config") or {}
+    evolution = config.get("evolution") or {}
+    b = evolution.get("budget") or {}
+    llm = (config.get("llm") or {}).get("budget") or {}
+    return {"iterations": b.get("iterations"), "wall_time": b.get("wall_time"),
+            "target_score": b.get("target_score"), "patience": b.get("patience"),
+            "concurrency": evolution.get("concurrency"),
+            "max_usd": llm.get("max_usd"), "max_llm_calls": llm.get("max_llm_calls")}
+
+
+def budget_text(snap: Snapshot) -> str:
+    """The budget in words, e.g. `200 iterations, 2h wall time, $5 LLM spend; 4 evaluation(s) at once`."""
+    b = budget(snap)
+    parts = [f"{b['iterations']} iterations" if b["iterations"] else None,
+             f"{b['wall_time']} wall time" if b["wall_time"] else None,
+             f"${b['max_usd']:g} LLM spend" if b["max_usd"] else None,
+             f"{b['max_llm_calls']} LLM calls" if b["max_llm_calls"] else None,
+             f"until score {b['target_score']:g}" if b["target_score"] is not None else None,
+             f"{b['patience']} children without improvement" if b["patience"] else None]
+    text = ", ".join(p for p in parts if p) or "no limit"
+    return text + (f"; {b['concurrency']} evaluation(s) at once" if b["concurrency"] else "")
 
 
 def rate_per_minute(snap: Snapshot) -> float | None:
@@ -51,48 +71,54 @@ def _score(v: float | None) -> str:
 
 
 def render(snap: Snapshot, improvements: int = 5) -> Group:
-    """The at-a-glance panel as rich renderables."""
-    f = facts(snap)
+    """The at-a-glance panel as rich renderables (every value plain text: never markup)."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
+    for label, value in rows(snap):
+        grid.add_row(Text(label), Text(value))
+    parts = [grid]
+    recent = snap.improvements(improvements)
+    if recent:
+        t = Table(title="last improvements", title_justify="left", box=None, padding=(0, 1))
+        for col in ("id", "score", "made by", "model", "when"):
+            t.add_column(col, no_wrap=col in ("id", "score", "when"))
+        for r in reversed(recent):
+            t.add_row(*map(Text, (f"#{r.id}", _score(r.score), r.mutation, r.model or "-", _when(r.evaluated_at))))
+        parts.append(t)
+    return Group(*parts)
+
+
+def rows(snap: Snapshot) -> list[tuple[str, str]]:
+    """The panel's (label, value) lines: best, start, rate, programs, budget, spend, savings, islands."""
+    f = facts(snap)
     best = f["best"]
     gain = ""
     if best and f["initial_score"] is not None:
         gain = f"  ({best['score'] - f['initial_score']:+.6g} over the starting program)"
-    grid.add_row("best", (f"#{best['id']} {_score(best['score'])}" if best else "-") + gain)
-    grid.add_row("starting program", _score(f["initial_score"]))
     rate = f["evaluations_per_minute"]
-    grid.add_row("evaluations/min", "-" if rate is None else f"{rate:.1f}")
-    counts = f["counts"]
-    reasons = f["failed_by_reason"]
+    out = [("best", (f"#{best['id']} {_score(best['score'])}" if best else "-") + gain),
+           ("starting program", _score(f["initial_score"])),
+           ("evaluations/min", "-" if rate is None else f"{rate:.1f}")]
+    counts, reasons = f["counts"], f["failed_by_reason"]
     shown = []
     for status in sorted(counts, key=lambda s: (s != "evaluated", s)):
         extra = ""
         if status == "failed" and reasons:
             extra = " (" + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) + ")"
         shown.append(f"{status} {counts[status]}{extra}")
-    grid.add_row("programs", ", ".join(shown) or "none yet")
+    out += [("programs", ", ".join(shown) or "none yet"), ("budget", budget_text(snap))]
     max_usd = f["budget"]["max_usd"]
     if snap.spend or max_usd:
         cap = f" of ${max_usd:g}" if max_usd else ""
         per_model = ", ".join(f"{m} ${s['cost_usd']:.4f} ({s['calls']} calls)" for m, s in sorted(snap.spend.items()))
-        grid.add_row("spend", f"${f['spent_usd']:.4f}{cap}" + (f": {per_model}" if per_model else ""))
-    for label, text in savings(snap):
-        grid.add_row(label, text)
+        out.append(("spend", f"${f['spent_usd']:.4f}{cap}" + (f": {per_model}" if per_model else "")))
+    out += savings(snap)
     islands = snap.islands()
     if islands:
-        grid.add_row("best per island", "  ".join(f"{i}: #{r.id} {_score(r.score)}" for i, r in sorted(islands.items())))
-    parts = [grid]
-    recent = snap.improvements(improvements)
-    if recent:
-        t = Table(title="last improvements", title_justify="left", box=None, padding=(0, 1))
-        for col in ("id", "score", "made by", "model", "when"):
-            t.add_column(col)
-        for r in reversed(recent):
-            t.add_row(f"#{r.id}", _score(r.score), r.mutation, r.model or "-", _when(r.evaluated_at))
-        parts.append(t)
-    return Group(*parts)
+        best_of = "  ".join(f"{i}: #{r.id} {_score(r.score)}" for i, r in sorted(islands.items()))
+        out.append(("best per island", best_of))
+    return out
 
 
 def _when(t: datetime | None) -> str:

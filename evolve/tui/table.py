@@ -3,11 +3,17 @@
 Pure functions over a Snapshot, shared by the textual app and `evolve leaderboard --plain`.
 Filter text is a list of words: `status:failed island:1 model:gpt mut:crossover 42`
 (a bare number matches an id; other bare words match the status or how it was made).
+`fit` and `rich_table` make a table fit the terminal without cutting what matters.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from rich.cells import cell_len
+from rich.table import Table
+from rich.text import Text
 
 from evolve.tui.snapshot import Row, Snapshot
 
@@ -155,3 +161,57 @@ def matches(row: Row, query: str) -> bool:
 
 def visible(snap: Snapshot, query: str, key: str, reverse: bool = False) -> list[Row]:
     return sort_rows(snap, [r for r in snap.rows if matches(r, query)], key, reverse)
+
+
+# --- fitting a table to the terminal --------------------------------------------------------
+# What gives way, in order, when a leaderboard is wider than the terminal: narrow low-value
+# columns go first, then long text columns are abbreviated, then dropped. Ids, scores, objectives
+# and statuses are never cut; any column not named here is dropped last, rightmost first.
+GIVE_WAY = (("drop", "parent"), ("drop", "generation"), ("shrink", "mutation"), ("shrink", "model"),
+            ("drop", "island"), ("drop", "model"), ("drop", "mutation"), ("drop", "pareto"), ("drop", "holdout"))
+KEEP = ("rank", "id", "score", "status")  # never dropped
+SHRUNK_MIN = 12  # an abbreviated column keeps at least this many characters
+
+
+def fit(keys: Sequence[str], labels: Sequence[str], rows: Sequence[Sequence[str]], width: int,
+        give_way: Sequence[tuple[str, str]] = GIVE_WAY, keep: Sequence[str] = KEEP) -> list[tuple[int, int]]:
+    """(column index, width) of the columns to show so a boxed table of `rows` fits in `width` cells.
+
+    Follows `give_way` (("drop" | "shrink", key) steps), then drops the remaining columns not in
+    `keep` from the right; a column in `keep` is never dropped. Columns that stay and are not shrunk
+    get their full natural width.
+    """
+    widths = {i: max([cell_len(labels[i])] + [cell_len(r[i]) for r in rows]) for i in range(len(keys))}
+    index = {k: i for i, k in enumerate(keys)}
+    steps = [(a, index[k]) for a, k in give_way if k in index and not (a == "drop" and k in keep)]
+    steps += [("drop", i) for i in reversed(range(len(keys))) if keys[i] not in keep]
+
+    def total() -> int:  # rich's default box: a border and one space of padding either side of each cell
+        return sum(w + 3 for w in widths.values()) + 1
+
+    for action, i in steps:
+        if total() <= width:
+            break
+        if i not in widths:
+            continue
+        if action == "shrink":
+            floor = max(SHRUNK_MIN, cell_len(labels[i]))
+            widths[i] = min(widths[i], max(floor, widths[i] - (total() - width)))  # never wider than it was
+        else:
+            del widths[i]
+    return sorted(widths.items())
+
+
+def rich_table(keys: Sequence[str], labels: Sequence[str], rows: Sequence[Sequence[str]], width: int,
+               title: str | None = None, right: Sequence[str] = (), give_way: Sequence[tuple[str, str]] = GIVE_WAY,
+               keep: Sequence[str] = KEEP) -> Table:
+    """A rich Table of plain-text cells (never markup) that fits `width`, by `fit`; keys in `right`
+    are right-justified. Shrunk columns end in an ellipsis; every other cell is shown in full."""
+    shown = fit(keys, labels, rows, width, give_way, keep)
+    t = Table(title=Text(title) if title else None, min_width=min(cell_len(title or ""), width) or None)
+    for i, w in shown:
+        t.add_column(Text(labels[i]), justify="right" if keys[i] in right else "left", width=w, no_wrap=True,
+                     overflow="ellipsis")
+    for r in rows:
+        t.add_row(*(Text(r[i]) for i, _ in shown))
+    return t

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, inspect, text
 from evolve.db import engine as dbengine
 from evolve.db.engine import DatabaseError, open_database
 from evolve.db.models import SCHEMA_VERSION, Base
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require_extra
 
 
 def _plain_engine(url: str):
@@ -96,6 +96,8 @@ def test_processes_starting_at_once_migrate_once(db_url):
     ("postgresql+psycopg://nobody@127.0.0.1:1/none", "cannot open the database postgresql"),
 ])
 def test_bad_urls_say_what_to_do(url, fix):
+    if url.startswith("postgresql"):
+        require_extra("psycopg", "postgres")  # without the driver the error names the extra instead
     with pytest.raises(DatabaseError, match=fix) as info:
         open_database(url)
     assert "--db" in str(info.value)
@@ -111,3 +113,31 @@ def test_a_file_that_is_not_a_database(tmp_path):
     (tmp_path / "evolve.db").write_text("hello, not sqlite" * 100)
     with pytest.raises(DatabaseError, match="Is it an evolve database"):
         open_database(dbengine.sqlite_url(tmp_path / "evolve.db"))
+
+
+def test_a_database_at_0003_gains_run_leases_and_keeps_its_runs(db_url):
+    """The last schema before leases: its runs survive, a run left `running` by a killed evolve reads as stale."""
+    from evolve.db import lease
+    eng = _plain_engine(db_url)
+    with eng.begin() as conn:
+        config = dbengine._alembic_config()
+        config.attributes["connection"] = conn
+        from alembic import command
+        command.upgrade(config, "0003")
+        conn.execute(text("INSERT INTO meta (key, value) VALUES ('schema_version', '3')"))
+        conn.execute(text("INSERT INTO runs (name, problem, problem_path, config, status, seed, created_at, "
+                          "updated_at) VALUES ('old', 'p', '/p', '{}', 'running', 0, '2025-01-01', '2025-01-01')"))
+    assert "run_leases" not in inspect(eng).get_table_names()
+    reader = open_database(db_url, readonly=True)  # a reader leaves it as it is and cannot judge the run
+    with reader() as s:
+        assert lease.effective_status(s, 1, "running") == "running" and lease.holder(s, 1) is None
+    reader.kw["bind"].dispose()
+    factory = open_database(db_url)
+    with factory() as s:
+        assert s.execute(text("SELECT name, status FROM runs")).one() == ("old", "running")
+        assert lease.effective_status(s, 1, "running") == "stale"
+    with factory.begin() as s:
+        assert lease.acquire(s, 1).run_id == 1
+    factory.kw["bind"].dispose()
+    assert "run_leases" in inspect(eng).get_table_names()
+    eng.dispose()

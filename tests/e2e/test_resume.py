@@ -42,7 +42,8 @@ evolution:
 def _kill_after(tmp_path, seconds: float) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "evolve", "start", str(tmp_path / "p"), "--name", "k",
-                             "--resume"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--resume", "--iterations", "24"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
     time.sleep(seconds)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -60,7 +61,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     killed = con.execute("SELECT status FROM runs").fetchone()[0]
     assert killed in ("running", "finished")  # a killed run is never marked otherwise; a fast one may finish
     con.close()
-    done = evolve(tmp_path, "resume", "k")
+    done = evolve(tmp_path, "resume", "k")  # the run remembers the 24 it was last resumed with
     assert done.returncode == 0, done.stderr + done.stdout
     con = sqlite3.connect(tmp_path / "runs" / "k" / "evolve.db")
     rows = con.execute("SELECT id, status, iteration, duplicate_of FROM programs").fetchall()

@@ -17,12 +17,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from evolve.db import lease, repo
+from evolve.tui.derive import EVALUATED, best_of, derive_more, in_order, island_bests, raised  # noqa: F401
 from evolve.problem import Objective
 from evolve.search.scoring import objective_vector, pareto_ranks
 
 
 HEAVY = ("code", "diff")  # columns read only for the program on screen
-EVALUATED = ("evaluated", "infeasible", "failed")  # statuses that spent an evaluation
 _STAGE_STATUS = re.compile(r"^stage '[^']*': (\w+):")
 
 
@@ -93,12 +93,18 @@ class Snapshot:
     by_id: dict[int, Row] = field(default_factory=dict)
     children: dict[int, list[int]] = field(default_factory=dict)
 
+    top: int = 0  # the highest database id read
+    pending: set[int] = field(default_factory=set)  # database ids of the programs still pending
+    derived: dict = field(default_factory=dict, repr=False)  # facts computed once (see evolve.tui.facts)
+
     def __post_init__(self) -> None:
         self.by_id = {r.id: r for r in self.rows}
         self.children = {}
         for r in self.rows:
             for parent in {r.parent_id, r.second_parent_id} - {None}:
                 self.children.setdefault(parent, []).append(r.id)
+        self.top = max((r.db_id or r.id for r in self.rows), default=0)
+        self.pending = {r.db_id or r.id for r in self.rows if r.status == "pending"}
 
     # --- facts ------------------------------------------------------------------
     @property
@@ -111,31 +117,35 @@ class Snapshot:
 
     @property
     def best(self) -> Row | None:
-        scored = [r for r in self.rows if r.score is not None]
-        return max(scored, key=lambda r: (r.score, -r.iteration)) if scored else None
+        if "best" not in self.derived:
+            self.derived["best"] = best_of(r for r in self.rows)
+        return self.derived["best"]
 
     def counts(self) -> Counter:
-        return Counter(r.status for r in self.rows)
+        if "counts" not in self.derived:
+            self.derived["counts"] = Counter(r.status for r in self.rows)
+        return Counter(self.derived["counts"])
 
     def failure_reasons(self) -> Counter:
-        return Counter(r.failure_reason for r in self.rows if r.status == "failed")
+        if "failures" not in self.derived:
+            self.derived["failures"] = Counter(r.failure_reason for r in self.rows if r.status == "failed")
+        return Counter(self.derived["failures"])
 
     def has(self, column: str) -> bool:
         return column in self.columns
 
     def islands(self) -> dict[int, Row]:
         """The best program of each island (only when the run has more than one island)."""
-        best: dict[int, Row] = {}
-        for r in self.rows:
-            if r.score is not None and r.island is not None:
-                if r.island not in best or r.score > best[r.island].score:
-                    best[r.island] = r
-        return best if len({r.island for r in self.rows}) > 1 else {}
+        if "islands" not in self.derived:
+            self.derived["islands"] = island_bests({}, self.rows)
+            self.derived["island_ids"] = {r.island for r in self.rows}
+        return dict(self.derived["islands"]) if len(self.derived["island_ids"]) > 1 else {}
 
     def evaluation_order(self) -> list[Row]:
         """Programs that spent an evaluation, in the order their results were written."""
-        done = [r for r in self.rows if r.status in EVALUATED]
-        return sorted(done, key=lambda r: (r.evaluated_at or datetime.max, r.iteration))
+        if "order" not in self.derived:
+            self.derived["order"] = in_order(self.rows)
+        return list(self.derived["order"])
 
     def best_curve(self) -> list[float | None]:
         """Best score after each evaluation (None until the first program scores)."""
@@ -148,12 +158,10 @@ class Snapshot:
 
     def improvements(self, limit: int | None = None) -> list[Row]:
         """Programs that raised the best score, oldest first (the last `limit`)."""
-        best, out = None, []
-        for r in self.evaluation_order():
-            if r.score is not None and (best is None or r.score > best):
-                best = r.score
-                out.append(r)
-        return out[-limit:] if limit else out
+        if "improvements" not in self.derived:
+            self.derived["improvements"] = raised([], self.evaluation_order())
+        out = self.derived["improvements"]
+        return out[-limit:] if limit else list(out)
 
     def objective_points(self) -> dict[int, tuple[float, ...]]:
         """Max-is-better, scaled objective vectors of the evaluated programs (as the search ranks them)."""
@@ -230,13 +238,7 @@ def _read(factory: sessionmaker[Session], run_id: int, stats: bool, old: Snapsho
         run = run_row(session, run_id)
         cols = columns(session, "programs")
         wanted = ", ".join(c for c in sorted(cols) if c not in HEAVY)
-        where, params = "run_id = :r", {"r": run_id}
-        if old is not None and old.rows:
-            open_ids = [r.db_id for r in old.rows if r.status == "pending"]
-            params["top"] = max(r.db_id for r in old.rows)
-            where += " AND (id > :top" + (f" OR id IN ({', '.join(map(str, open_ids))})" if open_ids else "") + ")"
-        result = session.execute(text(f"SELECT {wanted} FROM programs WHERE {where} ORDER BY iteration"),
-                                 params).mappings().all()
+        result = _changed(session, wanted, run_id, old)
         calls = _llm_calls(session, run_id, old)
         extra = _stats(session, run_id, run["config"]) if stats else {}
     fresh = [_row(dict(m)) for m in result]
@@ -247,11 +249,35 @@ def _read(factory: sessionmaker[Session], run_id: int, stats: bool, old: Snapsho
             r.model, r.cost_usd = call["model"], call["cost_usd"]
             r.tokens = (call["prompt_tokens"] or 0) + (call["completion_tokens"] or 0)
     numbers = _renumber(fresh, {} if old is None else old.numbers)
-    rows = fresh if old is None else _merge(old.rows, fresh)
     spend = _spend(calls, None if old is None else old.spend)
-    snap = Snapshot(run, objectives_of(run["config"]), rows, cols, spend, numbers=numbers, **extra)
+    objectives = objectives_of(run["config"])
+    if old is None:
+        snap = Snapshot(run, objectives, fresh, cols, spend, numbers=numbers, **extra)
+    else:
+        snap = _carry(old, fresh, Snapshot(run, objectives, [], cols, spend, numbers=numbers, **extra))
     snap.calls_seen = max([c["id"] for c in calls], default=getattr(old, "calls_seen", 0))
     return snap
+
+
+def _changed(session: Session, wanted: str, run_id: int, old: Snapshot | None) -> list:
+    """All of the run's programs, or (after `old`) those new or pending in it, plus the few finished ones a
+    new result touches: duplicates credited with their original's score, originals re-scored by a hit."""
+    query = f"SELECT {wanted} FROM programs WHERE run_id = :r"
+    if old is None or not old.rows:
+        return session.execute(text(query + " ORDER BY iteration"), {"r": run_id}).mappings().all()
+    got = session.execute(text(query + " AND id > :top"), {"r": run_id, "top": old.top}).mappings().all()
+    if old.pending:  # two queries: an OR of the two would scan the whole table
+        got += session.execute(text(query + f" AND id IN ({', '.join(map(str, old.pending))})"),
+                               {"r": run_id}).mappings().all()
+    ids = {m["id"] for m in got}
+    touched = {m["duplicate_of"] for m in got if m.get("duplicate_of") is not None} - ids
+    related = f"SELECT {wanted} FROM programs WHERE +run_id = :r AND "  # `+`: use the id/duplicate_of index
+    if ids and "duplicate_of" in wanted:
+        got += [m for m in session.execute(text(related + f"duplicate_of IN ({', '.join(map(str, ids))})"),
+                                           {"r": run_id}).mappings() if m["id"] not in ids]
+    if touched:
+        got += session.execute(text(related + f"id IN ({', '.join(map(str, touched))})"), {"r": run_id}).mappings().all()
+    return sorted({m["id"]: m for m in got}.values(), key=lambda m: m["iteration"])
 
 
 def _renumber(rows: list[Row], known: dict[int, int]) -> dict[int, int]:
@@ -265,14 +291,29 @@ def _renumber(rows: list[Row], known: dict[int, int]) -> dict[int, int]:
     return numbers
 
 
-def _merge(old: list[Row], fresh: list[Row]) -> list[Row]:
-    """The old rows with the fresh ones in place of (or after) them, in creation order."""
-    changed = {r.id: r for r in fresh}
-    for r in old:  # the LLM call was read with the pending row
-        if r.id in changed and changed[r.id].model is None:
-            changed[r.id].model, changed[r.id].cost_usd, changed[r.id].tokens = r.model, r.cost_usd, r.tokens
-    rows = [changed.pop(r.id, r) for r in old]
-    return rows + sorted(changed.values(), key=lambda r: r.iteration)
+def _carry(old: Snapshot, fresh: list[Row], snap: Snapshot) -> Snapshot:
+    """`snap` (empty) filled with `old`'s rows and indexes, `fresh` put in place: work for what changed only."""
+    rows, by_id, children = list(old.rows), dict(old.by_id), dict(old.children)
+    replaced = {}
+    for r in fresh:
+        before = by_id.get(r.id)
+        if before is not None:
+            replaced[r.id] = before
+            if r.model is None:  # the LLM call was read with the pending row
+                r.model, r.cost_usd, r.tokens = before.model, before.cost_usd, before.tokens
+            at = r.id - 1 if r.id - 1 < len(rows) and rows[r.id - 1].id == r.id else rows.index(before)
+            rows[at] = r
+        else:
+            rows.append(r)
+            for parent in {r.parent_id, r.second_parent_id} - {None}:
+                children[parent] = [*children.get(parent, []), r.id]
+        by_id[r.id] = r
+    snap.rows, snap.by_id, snap.children = rows, by_id, children
+    snap.top = max([old.top, *(r.db_id for r in fresh)])
+    snap.pending = (old.pending - {r.db_id for r in fresh}) | {r.db_id for r in fresh if r.status == "pending"}
+    if all(b.status in ("pending", "duplicate") for b in replaced.values()):  # no finished result changed
+        snap.derived = derive_more(old.derived, fresh, replaced)
+    return snap
 
 
 def _spend(calls: list[dict], before: dict | None) -> dict[str, dict]:

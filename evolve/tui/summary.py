@@ -41,10 +41,12 @@ def budget_text(snap: Snapshot) -> str:
 
 def rate_per_minute(snap: Snapshot) -> float | None:
     """Evaluations per minute over the span of the recorded evaluations."""
-    times = [r.evaluated_at for r in snap.evaluation_order() if r.evaluated_at]
-    if len(times) < 2 or times[-1] <= times[0]:
+    done = snap.evaluation_order()  # by time written; rows without a time (old databases) come last
+    if done and done[-1].evaluated_at is None:
+        done = [r for r in done if r.evaluated_at]
+    if len(done) < 2 or done[-1].evaluated_at <= done[0].evaluated_at:
         return None
-    return (len(times) - 1) / ((times[-1] - times[0]).total_seconds() / 60)
+    return (len(done) - 1) / ((done[-1].evaluated_at - done[0].evaluated_at).total_seconds() / 60)
 
 
 def facts(snap: Snapshot) -> dict:
@@ -53,7 +55,7 @@ def facts(snap: Snapshot) -> dict:
     return {
         "run": snap.name, "problem": snap.run.get("problem"), "status": snap.run.get("status"),
         "stop_reason": snap.run.get("stop_reason"), "programs": len(snap.rows),
-        "children": sum(1 for r in snap.rows if r.iteration > 0), "budget": budget(snap),
+        "children": len(snap.rows) - (initial is not None), "budget": budget(snap),
         "best": None if best is None else {"id": best.id, "score": best.score, "mutation": best.mutation},
         "initial_score": None if initial is None else initial.score,
         "evaluations_per_minute": rate_per_minute(snap), "counts": dict(snap.counts()),

@@ -67,13 +67,14 @@ def test_two_resumes_racing_one_wins_nothing_is_evaluated_twice(tmp_path, where)
 
 def test_a_killed_run_is_stale_and_a_plain_resume_takes_it_over(tmp_path, where):
     write_problem(tmp_path / "p", yaml_text=YAML, evaluator=SLOW)
-    proc = _popen(tmp_path, *where, "start", str(tmp_path / "p"), "--name", "s", "--iterations", "12")
+    proc = _popen(tmp_path, *where, "start", str(tmp_path / "p"), "--name", "s", "--iterations", "40")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         time.sleep(0.5)
         listing = evolve(tmp_path, *where, "runs", "--json")
         if listing.returncode == 0 and any(r["name"] == "s" and r["programs"] >= 3 for r in json.loads(listing.stdout)):
             break
+    assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     shown = {r["name"]: r["status"] for r in json.loads(evolve(tmp_path, *where, "runs", "--json").stdout)}
@@ -82,5 +83,5 @@ def test_a_killed_run_is_stale_and_a_plain_resume_takes_it_over(tmp_path, where)
     assert status["status"] == "stale"
     done = evolve(tmp_path, *where, "resume", "s")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "iterations 12 (the run)" in done.stdout
+    assert "iterations 40 (the run)" in done.stdout
     assert _rows(tmp_path, where, "s", "SELECT status FROM runs WHERE name = :n") == [("finished",)]

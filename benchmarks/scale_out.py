@@ -39,17 +39,9 @@ from evolve.db.models import Program, Run  # noqa: E402
 from evolve.executor import LocalExecutor, StageOutcome  # noqa: E402
 from evolve.problem import load_problem  # noqa: E402
 from evolve.tui import snapshot  # noqa: E402
-from tests.conftest import SLOW_EVALUATOR, write_problem  # noqa: E402
+from tests.conftest import SLOW_EVALUATOR, TINY_HEAD, write_problem  # noqa: E402
 
-YAML = """\
-name: tiny
-description: make value() return 10
-program: initial.py
-evaluator: ./evaluate.py
-objectives:
-  - {name: closeness, direction: max}
-workloads:
-  stages:
+YAML = TINY_HEAD + """\
     - {name: only, workload: {target: 10, sleep: 0.5}}
 sandbox: {wall_s: 30, cpu_s: 30, memory_mb: 1024}
 """

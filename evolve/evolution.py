@@ -14,6 +14,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+import sandbox
+
 from evolve import budget, finalize
 from evolve.db import repo
 from evolve.db.engine import redact
@@ -78,6 +80,9 @@ def _session(problem: Problem, factory, claim: Claim, overrides, console: Consol
     with factory.begin() as session:
         row = session.get(Run, run.id)
         row.config = run.config = budget.stamped(row.config, chosen)  # `run` is merged back later: keep it equal
+    swept = sandbox.sweep_stale()  # folders and cgroups left by evolve processes that were killed
+    if swept:
+        console.print(f"removed {swept} sandbox leftover(s) of stopped evolve processes", highlight=False)
     try:
         executor = make_executor(problem, concurrency, overrides)
     except Exception as exc:  # Ray missing or unreachable, a sandbox that cannot run: the run did not start
@@ -142,8 +147,8 @@ async def _run_with_sigint(controller: Controller, executor: LocalExecutor, cons
         controller.stop_requested.set()
 
     try:
-        loop.add_signal_handler(signal.SIGINT, stop)
-        loop.add_signal_handler(signal.SIGTERM, stop)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal or ssh closed
+            loop.add_signal_handler(sig, stop)
     except (NotImplementedError, RuntimeError):  # not the main thread
         pass
     reason = await controller.run()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from evolve.db import lease, repo
 from evolve.db.engine import EmptyDatabase, open_database, redact, sqlite_url
 from evolve.db.models import Base, Program, Run, utcnow
-from evolve.runs import DB_FILE, RunError, run_dir
+from evolve.runs import DB_FILE, RunError, each_shared_run, run_dir
 
 PRUNABLE = ("failed", "stale", "interrupted", "finished")  # `running` is a live process's: never pruned
 EMPTY = "empty"  # runs/<name>/evolve.db holds no run: its process was killed while creating it
@@ -39,15 +39,7 @@ def survey(runs_dir: Path, db_url: str | None = None) -> list[RunFacts]:
     """Every run in `runs_dir` (or the shared database `db_url`), by name; unreadable databases left out."""
     db_url = db_url or getattr(runs_dir, "db_url", None)
     if db_url:
-        try:
-            factory = open_database(db_url, create=False, readonly=True)
-        except EmptyDatabase:
-            return []
-        try:
-            with factory() as session:
-                return [_facts(session, run) for run in session.scalars(select(Run).order_by(Run.name))]
-        finally:
-            factory.kw["bind"].dispose()
+        return each_shared_run(db_url, _facts)
     found = []
     for db in sorted(Path(runs_dir).glob(f"*/{DB_FILE}")):
         try:

@@ -63,7 +63,8 @@ def run_job(job: Job) -> list[StageOutcome] | RunResult:
 
 @functools.cache
 def _backend(name: str):
-    """One backend per worker process (`auto` probes the machine once)."""
+    """One backend per worker process (`auto` probes the machine once); first, what killed runs left on this node."""
+    sandbox.sweep_stale()
     return sandbox.select(name)[0]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
+from typing import Any, Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -97,36 +98,44 @@ def _open_shared(db_url: str, name: str | None, readonly: bool) -> tuple[session
 
 
 def list_runs(runs_dir: Path, db_url: str | None = None) -> list[dict]:
+    """Every run with its problem, status as shown (`stale`, `incomplete`), best score and counts, by name."""
     db_url = db_url or getattr(runs_dir, "db_url", None)
     if db_url:
+        return each_shared_run(db_url, _listing)
+    out = []
+    for db in sorted(Path(runs_dir).glob(f"*/{DB_FILE}")):
         try:
-            factory = open_database(db_url, create=False, readonly=True)
-        except EmptyDatabase:
-            return []
-        with factory() as session:
-            found = [(factory, run) for run in session.scalars(select(Run).order_by(Run.name))]
-    else:
-        found, out = [], []
-        for db in sorted(Path(runs_dir).glob(f"*/{DB_FILE}")):
-            try:
-                found.append(open_run(runs_dir, db.parent.name))
-            except (RunError, EmptyDatabase):  # stopped while being created: listed, so it can be resumed or removed
-                out.append({"name": db.parent.name, "problem": "-", "status": "incomplete", "best_score": None,
-                            "programs": 0, "counts": {}, "created_at": None})
-    out = out if not db_url else []
-    for factory, run in found:
-        with factory() as session:
-            counts = repo.status_counts(session, run.id)
-            best = repo.best_score(session, run.id)
-            status = lease.effective_status(session, run.id, run.status)
-        out.append({"name": run.name, "problem": run.problem, "status": status, "best_score": best,
-                    "programs": sum(counts.values()), "counts": dict(counts),
-                    "created_at": run.created_at.isoformat(timespec="seconds")})
-        if not db_url:
+            factory, run = open_run(runs_dir, db.parent.name)
+        except (RunError, EmptyDatabase):  # stopped while being created: listed, so it can be resumed or removed
+            out.append({"name": db.parent.name, "problem": "-", "status": "incomplete", "best_score": None,
+                        "programs": 0, "counts": {}, "created_at": None})
+            continue
+        try:
+            with factory() as session:
+                out.append(_listing(session, run))
+        finally:
             factory.kw["bind"].dispose()
-    if db_url and found:
-        found[0][0].kw["bind"].dispose()
-    return sorted(out, key=lambda r: r["name"])
+    return out
+
+
+def each_shared_run(db_url: str, visit: Callable[[Session, Run], Any]) -> list:
+    """`visit(session, run)` for each run of a shared database, by name (none when it holds no runs yet)."""
+    try:
+        factory = open_database(db_url, create=False, readonly=True)
+    except EmptyDatabase:
+        return []
+    try:
+        with factory() as session:
+            return [visit(session, run) for run in session.scalars(select(Run).order_by(Run.name))]
+    finally:
+        factory.kw["bind"].dispose()
+
+
+def _listing(session: Session, run: Run) -> dict:
+    counts = repo.status_counts(session, run.id)
+    return {"name": run.name, "problem": run.problem, "status": lease.effective_status(session, run.id, run.status),
+            "best_score": repo.best_score(session, run.id), "programs": sum(counts.values()), "counts": dict(counts),
+            "created_at": run.created_at.isoformat(timespec="seconds")}
 
 
 def default_run_name(problem: Problem) -> str:

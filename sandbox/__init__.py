@@ -48,6 +48,13 @@ def select(name: str) -> tuple["Backend", str]:
     return _make(name), f"{name} (asked for by name)"
 
 
+def sweep_stale() -> int:
+    """Remove the sandbox folders and cgroups that killed controllers left (their owner process
+    is gone); how many were removed. Cheap: a glob of the temp dir and of the cgroup tree's top."""
+    from sandbox.stale import sweep_stale
+    return sweep_stale()
+
+
 def get_backend(name: str) -> "Backend":
     """The backend called `name`; `auto` picks the strongest available one."""
     return select(name)[0]

@@ -2,7 +2,8 @@
 
 cgroup v1 (separate `pids` and `memory` hierarchies) and v2 (one unified tree) are both
 handled. Where no hierarchy is writable, `RunCgroup.create` returns None and the backends
-fall back to rlimits alone; `evolve doctor` says which applies.
+fall back to rlimits alone; `evolve doctor` says which applies. A group's name carries its
+owner (sandbox.owner), so that `sandbox.sweep_stale` can find those a killed controller left.
 """
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ import time
 import uuid
 from pathlib import Path
 
+from sandbox import owner
+
 ROOT = Path("/sys/fs/cgroup")
+PREFIX = "evolve-"
+V1_CONTROLLERS = ("pids", "memory")
 
 
 def _own_paths() -> dict[str, str]:
@@ -30,7 +35,7 @@ def _own_paths() -> dict[str, str]:
 
 
 def _make(parent: Path) -> Path | None:
-    group = parent / f"evolve-{uuid.uuid4().hex[:12]}"
+    group = parent / f"{PREFIX}{owner.tag()}-{uuid.uuid4().hex[:8]}"
     try:
         group.mkdir()
     except OSError:
@@ -53,7 +58,7 @@ class RunCgroup:
             if group is not None:
                 groups["unified"] = group
         else:
-            for name in ("pids", "memory"):
+            for name in V1_CONTROLLERS:
                 if (ROOT / name).is_dir():
                     group = _make(ROOT / name / own.get(name, "/").lstrip("/"))
                     if group is not None:
@@ -98,24 +103,11 @@ class RunCgroup:
         return [str(g / "cgroup.procs") for g in self.groups.values()]
 
     def pids(self) -> set[int]:
-        found: set[int] = set()
-        for g in self.groups.values():
-            try:
-                found.update(int(p) for p in (g / "cgroup.procs").read_text().split())
-            except (OSError, ValueError):
-                pass
-        return found
+        return set().union(*(tree_pids(g) for g in self.groups.values()))
 
     def kill_all(self, timeout: float = 5.0) -> None:
         """SIGKILL every process in the groups until none is left (a fork bomb included)."""
-        deadline = time.monotonic() + timeout
-        while (left := self.pids()) and time.monotonic() < deadline:
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            time.sleep(0.005)
+        kill_tree(list(self.groups.values()), timeout)
 
     def oom_killed(self) -> bool:
         """Whether the kernel's OOM killer acted inside the memory group."""
@@ -134,14 +126,66 @@ class RunCgroup:
     def close(self) -> None:
         self.kill_all()
         for g in self.groups.values():
-            for _ in range(50):
-                try:
-                    g.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.01)
+            remove(g)
+
+
+def _tree(group: Path) -> list[Path]:
+    """The group and the groups below it (a candidate running as root may make some), deepest first."""
+    below = [Path(d) for d, _, _ in os.walk(group)]
+    return sorted(below, key=lambda p: len(p.parts), reverse=True)
+
+
+def tree_pids(group: Path) -> set[int]:
+    found: set[int] = set()
+    for g in _tree(group):
+        try:
+            found.update(int(p) for p in (g / "cgroup.procs").read_text().split())
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def kill_tree(groups: list[Path], timeout: float) -> None:
+    """SIGKILL every process of the groups and their subgroups until none is left."""
+    deadline = time.monotonic() + timeout
+    while (left := set().union(*(tree_pids(g) for g in groups))) and time.monotonic() < deadline:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.005)
+
+
+def remove(group: Path, timeout: float = 0.5) -> bool:
+    """Kill what is left in the group, then remove it and its subgroups; whether it is gone."""
+    kill_tree([group], timeout=5.0)
+    deadline = time.monotonic() + timeout
+    while True:
+        for g in _tree(group):
+            try:
+                g.rmdir()
+            except OSError:  # gone already, or a process not yet reaped by the kernel
+                pass
+        if not group.exists() or time.monotonic() > deadline:
+            return not group.exists()
+        time.sleep(0.01)
+
+
+def named() -> list[Path]:
+    """The `evolve-*` groups in the hierarchies this module uses: beside this process's own
+    group, and up to two levels below each hierarchy's root (a glob, not a walk)."""
+    if (ROOT / "cgroup.controllers").is_file():
+        roots = {"": ROOT}
+    else:
+        roots = {name: ROOT / name for name in V1_CONTROLLERS if (ROOT / name).is_dir()}
+    own = _own_paths()
+    found: set[Path] = set()
+    for name, root in roots.items():
+        mine = root / own.get(name, "/").lstrip("/")
+        for parent, pattern in ((root, "*/*/"), (root, "*/"), (root, ""), (mine, "")):
+            found.update(p for p in parent.glob(pattern + PREFIX + "*") if p.is_dir())
+    return sorted(found)
 
 
 def enter(procs_files: list[str]) -> None:

@@ -13,7 +13,6 @@ import asyncio
 import functools
 import os
 import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -66,7 +65,7 @@ class DockerBackend:
 
     async def run(self, spec: RunSpec) -> RunResult:
         with workdir.work_dir(spec) as path:
-            shared = tempfile.mkdtemp(prefix="evolve-result-")
+            shared = workdir.make_dir(workdir.RESULT_PREFIX)
             try:
                 os.chmod(path, 0o777)  # the container runs as nobody
                 os.chmod(shared, 0o777)

@@ -3,10 +3,14 @@
 Shared by the bwrap and process backends. Uses subprocess.Popen plus the event loop's
 readers rather than asyncio's subprocess, so that this module reaps the child itself
 (os.wait4 gives the CPU time) and never waits on pipes a leftover grandchild holds open.
+The started process gets SIGKILL when the thread that started it dies (PR_SET_PDEATHSIG),
+so a killed controller leaves no sandbox running (bwrap and unshare take their pid
+namespace down with them).
 """
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import resource
 import signal
@@ -19,6 +23,7 @@ from sandbox.spec import RESULT_FD, RESULT_MAX_BYTES, RunSpec
 
 TAIL_BYTES = 8192
 CHUNK = 65536
+PR_SET_PDEATHSIG = 1
 
 
 class Tail:
@@ -106,8 +111,13 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], setup=None,
     """Start argv with the result pipe on fd RESULT_FD; never raises for a failed start."""
     result_r, result_w = os.pipe()
     procs = group.procs_files if group else []
+    prctl, parent = _prctl(), os.getpid()
 
     def preexec() -> None:
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:  # the controller died before the line above
+                os._exit(1)
         if setup is not None:
             setup(procs, result_w)
 
@@ -122,6 +132,19 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], setup=None,
     finally:
         os.close(result_w)
     return Spawned(proc, result_r, group)
+
+
+_libc: list = []
+
+
+def _prctl():
+    """libc's prctl, loaded before the fork (None where there is none)."""
+    if not _libc:
+        try:
+            _libc.append(ctypes.CDLL(None, use_errno=True).prctl)
+        except (OSError, AttributeError):
+            _libc.append(None)
+    return _libc[0]
 
 
 async def execute(argv: list[str], spec: RunSpec, cwd: str, env: dict[str, str],
@@ -184,14 +207,15 @@ async def watch(started: Spawned, spec: RunSpec) -> Raw:
         _kill(proc.pid, group)
         raw.returncode, raw.cpu_s = _reap(proc)
         raw.wall_s = time.monotonic() - start
-        # what the group left behind is dead now, so the pipes close; wait a little for the tail
-        await asyncio.wait(list(done.values()), timeout=2)
-        for key, fd in fds.items():
-            loop.remove_reader(fd)
-        proc.stdout.close()
-        proc.stderr.close()
-        os.close(result_r)
-        await asyncio.wait([feeder], timeout=2)
+        try:  # what the group left behind is dead now, so the pipes close; wait a little for the tail
+            await asyncio.wait(list(done.values()), timeout=2)
+            await asyncio.wait([feeder], timeout=2)
+        finally:  # a second cancellation while waiting must not leave the pipes open
+            for fd in fds.values():
+                loop.remove_reader(fd)
+            proc.stdout.close()
+            proc.stderr.close()
+            os.close(result_r)
     if group is not None:
         raw.oom_killed = group.oom_killed()
     return raw

@@ -30,10 +30,17 @@ class LocalBackend:
 
     def start(self, spec: RunSpec) -> Started:
         path = workdir.make(spec)
-        group = cg.RunCgroup.create(spec.pids, spec.memory_mb)
-        argv, env = self.command(spec, path)
-        setup = launch.rlimits(spec, not spec.gpus, launch.nproc_limit(spec, group))
-        return Started(launch.spawn(argv, path, env, setup, group), path, group)
+        group = None
+        try:
+            group = cg.RunCgroup.create(spec.pids, spec.memory_mb)
+            argv, env = self.command(spec, path)  # may raise (a GPU node that is missing)
+            setup = launch.rlimits(spec, not spec.gpus, launch.nproc_limit(spec, group))
+            return Started(launch.spawn(argv, path, env, setup, group), path, group)
+        except BaseException:
+            if group is not None:
+                group.close()
+            workdir.remove(path)
+            raise
 
     async def finish(self, started: Started, spec: RunSpec) -> RunResult:
         try:

@@ -1,4 +1,8 @@
-"""The pieces every local backend shares: a private work dir and the cleared environment."""
+"""The pieces every local backend shares: a private work dir and the cleared environment.
+
+A work dir is `<temp dir>/evolve-sbx-<owner>-<random>`: the owner (sandbox.owner) lets
+`sandbox.sweep_stale` tell the folders a killed controller left from those of a live one.
+"""
 from __future__ import annotations
 
 import os
@@ -7,12 +11,21 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from sandbox import owner
 from sandbox.spec import RunSpec
+
+PREFIX = "evolve-sbx-"
+RESULT_PREFIX = "evolve-result-"  # the docker backend's result folder
+
+
+def make_dir(prefix: str = PREFIX) -> str:
+    """A new empty private folder in the temp dir whose name says which process owns it."""
+    return tempfile.mkdtemp(prefix=f"{prefix}{owner.tag()}-")
 
 
 def make(spec: RunSpec) -> str:
     """A fresh private directory holding the spec's files."""
-    path = tempfile.mkdtemp(prefix="evolve-sbx-")
+    path = make_dir()
     try:
         for name, content in spec.files.items():
             target = Path(path, name)

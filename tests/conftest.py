@@ -41,29 +41,35 @@ def value():
 '''
 
 
+# the head of a tiny problem's YAML, up to its stages: add stages (and sandbox, evolution) to it
+TINY_HEAD = """\
+name: tiny
+description: make value() return 10
+program: initial.py
+evaluator: ./evaluate.py
+objectives:
+  - {name: closeness, direction: max}
+workloads:
+  stages:
+"""
+TINY_YAML = TINY_HEAD + """\
+    - {name: only, workload: {target: 10}}
+constraints:
+  - {name: valid, equals: true}
+sandbox: {wall_s: 20, cpu_s: 20, memory_mb: 1024}
+evolution:
+  budget: {iterations: 5}
+  concurrency: 2
+"""
+
+
 def write_problem(folder: Path, yaml_text: str | None = None, program: str = TINY_PROGRAM,
                   evaluator: str = TINY_EVALUATOR) -> Path:
     """A small problem: value() should approach 10; evaluated by ./evaluate.py."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "initial.py").write_text(textwrap.dedent(program))
     (folder / "evaluate.py").write_text(textwrap.dedent(evaluator))
-    (folder / "problem.yaml").write_text(textwrap.dedent(yaml_text or """\
-        name: tiny
-        description: make value() return 10
-        program: initial.py
-        evaluator: ./evaluate.py
-        objectives:
-          - {name: closeness, direction: max}
-        constraints:
-          - {name: valid, equals: true}
-        workloads:
-          stages:
-            - {name: only, workload: {target: 10}}
-        sandbox: {wall_s: 20, cpu_s: 20, memory_mb: 1024}
-        evolution:
-          budget: {iterations: 5}
-          concurrency: 2
-        """))
+    (folder / "problem.yaml").write_text(textwrap.dedent(yaml_text) if yaml_text else TINY_YAML)
     return folder
 
 

@@ -7,10 +7,15 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import ROOT, SLOW_EVALUATOR, write_problem
+from tests.conftest import ROOT, SLOW_EVALUATOR, TINY_HEAD, write_problem
 from tests.e2e.pty_session import PtySession
 
 EVOLVE = [sys.executable, "-m", "evolve"]
+SLOW_YAML = TINY_HEAD + """\
+    - {name: main, workload: {target: 10, sleep: 0.5}}
+sandbox: {backend: process, wall_s: 30}
+evolution: {budget: {iterations: 500}}
+"""
 
 
 def _env() -> dict:
@@ -55,19 +60,7 @@ def test_a_run_in_a_terminal_is_as_fast_as_piped(tmp_path):
 
 
 def test_ctrl_c_in_a_terminal_stops_within_two_seconds(tmp_path):
-    problem = write_problem(tmp_path / "slow", """\
-        name: tiny
-        description: make value() return 10
-        program: initial.py
-        evaluator: ./evaluate.py
-        objectives:
-          - {name: closeness, direction: max}
-        workloads:
-          stages:
-            - {name: main, workload: {target: 10, sleep: 0.5}}
-        sandbox: {backend: process, wall_s: 30}
-        evolution: {budget: {iterations: 500}}
-        """, evaluator=SLOW_EVALUATOR)
+    problem = write_problem(tmp_path / "slow", SLOW_YAML, evaluator=SLOW_EVALUATOR)
     session = PtySession([*EVOLVE, "start", str(problem), "--name", "ctrlc"], tmp_path, _env())
     assert session.wait_for("evolving", timeout=60), session.output[-2000:]
     session.pump(3)  # a few evaluations in flight
@@ -82,19 +75,7 @@ def test_ctrl_c_in_a_terminal_stops_within_two_seconds(tmp_path):
 
 
 def test_ctrl_c_twice_still_leaves_a_resumable_run(tmp_path):
-    problem = write_problem(tmp_path / "slow", """\
-        name: tiny
-        description: make value() return 10
-        program: initial.py
-        evaluator: ./evaluate.py
-        objectives:
-          - {name: closeness, direction: max}
-        workloads:
-          stages:
-            - {name: main, workload: {target: 10, sleep: 0.5}}
-        sandbox: {backend: process, wall_s: 30}
-        evolution: {budget: {iterations: 500}}
-        """, evaluator=SLOW_EVALUATOR)
+    problem = write_problem(tmp_path / "slow", SLOW_YAML, evaluator=SLOW_EVALUATOR)
     session = PtySession([*EVOLVE, "start", str(problem), "--name", "twice"], tmp_path, _env())
     assert session.wait_for("evolving", timeout=60), session.output[-2000:]
     session.pump(2)

@@ -14,7 +14,7 @@ import yaml
 
 from evolve.llm.fake_server import FakeLLMServer
 from evolve.problem import load_problem
-from tests.conftest import write_problem
+from tests.conftest import TINY_HEAD, write_problem
 
 
 @pytest.fixture
@@ -32,15 +32,7 @@ def fake_llm():
         server.stop()
 
 
-BASE_YAML = """\
-name: tiny
-description: make value() return 10
-program: initial.py
-evaluator: ./evaluate.py
-objectives:
-  - {name: closeness, direction: max}
-workloads:
-  stages:
+BASE_YAML = TINY_HEAD + """\
     - {name: only, workload: {target: 10}}
 """
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -206,12 +207,46 @@ def _start(problem: Problem, runs_dir: Path, name: str | None, overrides: Overri
     if existing is None and resume and not _half_created(db, factory):
         raise RunError(f"there is no run named '{name}' to resume in {runs_dir}/; start it with "
                        f"`evolve start PROBLEM --name {name}`.")
-    if factory is None:  # a database left without a run row (stopped while being created) is reused
-        db.parent.mkdir(parents=True, exist_ok=True)
+    if factory is None:
+        _create_local(db, problem, name)
         factory = open_database(sqlite_url(db))
-    with factory.begin() as session:
-        claim = _claim(session, problem, name, repo.get_run(session, name))
+    with factory.begin() as session:  # (a database left without a run row by an older evolve gains one here)
+        claim = _claim(session, problem, name, repo.get_run(session, name), resumed=existing is not None)
     return evolve_run(problem, factory, claim, overrides, console, db.parent, llm, runner)
+
+
+def _create_local(db: Path, problem: Problem, name: str) -> None:
+    """Write runs/<name>/evolve.db with its run row, all or nothing: it is built beside its place and
+    linked there (never over another process's), so a kill while creating it leaves no half-made run."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    for old in db.parent.glob(f"{DB_FILE}.partial-*"):  # left by a process killed while creating
+        pid = old.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            old.unlink(missing_ok=True)
+    partial = db.with_name(f"{DB_FILE}.partial-{os.getpid()}")
+    factory = open_database(sqlite_url(partial))
+    try:
+        with factory.begin() as session:
+            session.add(_new_run(problem, name, status="created"))
+        raw = factory.kw["bind"].raw_connection()
+        try:  # one self-contained file to link into place (the writer turns WAL on again)
+            raw.driver_connection.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            raw.close()
+    finally:
+        factory.kw["bind"].dispose()
+    try:
+        os.link(partial, db)
+    except FileExistsError:
+        raise RunError(f"another process just created a run named '{name}' in {db.parent}/; pick another "
+                       "--name.") from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _new_run(problem: Problem, name: str, status: str = "running") -> Run:
+    return Run(name=name, problem=problem.name, problem_path=str(problem.yaml_path), status=status,
+               config=problem.spec.model_dump(mode="json"), seed=problem.spec.evolution.seed)
 
 
 def _named(factory: sessionmaker[Session] | None, name: str) -> Run | None:
@@ -226,13 +261,11 @@ def _half_created(db: Path, factory) -> bool:
     return factory is not None or db.parent.is_dir()
 
 
-def _claim(session: Session, problem: Problem, name: str, run: Run | None) -> Claim:
+def _claim(session: Session, problem: Problem, name: str, run: Run | None, resumed: bool) -> Claim:
     """The run row to evolve in (created when new), checked against the problem, leased to this process
     and marked running, in the caller's write transaction: of two processes racing for it, one wins."""
-    resumed = run is not None
     if run is None:
-        run = Run(name=name, problem=problem.name, problem_path=str(problem.yaml_path),
-                  config=problem.spec.model_dump(mode="json"), seed=problem.spec.evolution.seed)
+        run = _new_run(problem, name)
         session.add(run)
         session.flush()
     elif run.problem != problem.name:
@@ -256,7 +289,7 @@ def _start_shared(db_url: str, problem: Problem, name: str, resume: bool) -> tup
             if run is None and resume:
                 raise RunError(f"there is no run named '{name}' to resume in {where}; start it with "
                                f"`evolve --db URL start PROBLEM --name {name}`.")
-            claim = _claim(session, problem, name, run)
+            claim = _claim(session, problem, name, run, resumed=run is not None)
     except IntegrityError:
         raise RunError(f"another process just created a run named '{name}' in {where}; pick another --name.") from None
     return factory, claim

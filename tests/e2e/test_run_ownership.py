@@ -108,3 +108,20 @@ def test_a_run_row_without_programs_is_resumed_by_name(tmp_path):
     again = evolve(tmp_path, "resume", "bare")
     assert again.returncode == 0, again.stdout + again.stderr
     assert _children(tmp_path, "bare") == 2
+
+
+def test_a_new_run_appears_whole_or_not_at_all(tmp_path):
+    """The database is built beside its place and linked in with its run row: a kill while creating it
+    leaves only a partial file, which `evolve runs` does not list and the next start removes."""
+    write_problem(tmp_path / "p", yaml_text=YAML, evaluator=SLOW)
+    folder = tmp_path / "runs" / "w"
+    folder.mkdir(parents=True)
+    partial = folder / "evolve.db.partial-4194999"  # a pid above pid_max: its process is gone
+    partial.write_bytes(b"SQLite format 3\x00 half written")
+    listing = evolve(tmp_path, "runs", "--json")
+    assert listing.returncode == 0 and listing.stdout.strip() == "[]", listing.stdout + listing.stderr
+    done = evolve(tmp_path, "start", str(tmp_path / "p"), "--name", "w", "--iterations", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not partial.exists() and not list(folder.glob("evolve.db.partial-*"))
+    con = _db(tmp_path, "w")
+    assert con.execute("SELECT name, status FROM runs").fetchall() == [("w", "finished")]

@@ -83,7 +83,7 @@ def warm_median_s(backend, code: str, repeats: int) -> float:
 
 
 def bare_runner(code: str):
-    process = sandbox.select("process")[0]
+    process = sandbox.select("process", allow_root=True)[0]
 
     def run():  # the process backend's launch path without unshare: runner + rlimits only
         spec = request.evaluation(evaluator_for(code), "evaluate", code, {}, wall_s=60, cpu_s=60)
@@ -106,7 +106,7 @@ def main() -> None:
         if why:
             print(f"{name}: skipped ({why})")
             continue
-        backend = sandbox.select(name)[0]
+        backend = sandbox.select(name, allow_root=True)[0]
         rows.append((f"{name} no-op evaluation", median_s(evaluation(backend, NOOP), args.repeats)))
         rows.append((f"{name} numpy evaluation", median_s(evaluation(backend, NUMPY), args.repeats)))
         if name != "docker":

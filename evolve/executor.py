@@ -6,12 +6,14 @@ the sandbox, which runs `sandbox.runner` with the problem's evaluator.
 from __future__ import annotations
 
 import asyncio
+import os
 from contextlib import asynccontextmanager
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 import sandbox
-from sandbox import gpus as gpu, request
+from sandbox import confine, gpus as gpu, request, view
 from sandbox.spec import INVALID_RESULT, OK, RunResult, RunSpec
 from sandbox.warm import WarmPool
 
@@ -51,7 +53,9 @@ class LocalExecutor:
         except (gpu.GpuError, ValueError) as exc:
             raise sandbox.SandboxError(str(exc)) from None
         self.problem = problem
-        self.backend, self.backend_note = sandbox.select(cfg.backend)
+        self.backend, self.backend_note = sandbox.select(cfg.backend, cfg.allow_root)
+        self.backend_note += check_visibility(problem, self.backend)
+        self.evaluator_ref = reachable_evaluator(problem, self.backend)
         if cfg.warm and not self.gpus_per_run and self.backend.name in ("bwrap", "process"):
             self.backend = WarmPool(self.backend, concurrency)
         # a timing problem without GPUs measures on a quiet machine: one evaluation at a time
@@ -60,7 +64,7 @@ class LocalExecutor:
 
     def _spec(self, code: str, function: str, workload: dict, devices: tuple[int, ...] = (),
               repeat: int = 0, probe: dict | None = None) -> RunSpec:
-        return evaluation_spec(self.problem.evaluator_ref, self.problem.spec.sandbox, self.backend.name,
+        return evaluation_spec(self.evaluator_ref, self.problem.spec.sandbox, self.backend.name,
                                function, code, workload, devices, repeat, probe)
 
     @asynccontextmanager
@@ -102,13 +106,67 @@ def evaluation_spec(evaluator_ref: str, cfg: SandboxConfig, backend_name: str, f
                     workload: dict, devices: tuple[int, ...] = (), repeat: int = 0,
                     probe: dict | None = None) -> RunSpec:
     """The sandboxed run of one evaluator call (`evaluate` or `probe`) on one workload;
-    with `repeat`, the function is called that many times in the process and the result is the list."""
+    with `repeat`, the function is called that many times in the process and the result is the list.
+
+    The workload travels in the request, as data: the sandbox holds the candidate, the evaluator
+    (a file evaluator alone, with its `evaluator_files`) and nothing of the problem's folder."""
     return request.evaluation(
         evaluator_ref, function, code, workload, repeat=repeat, probe=probe,
+        evaluator_files=evaluator_files(evaluator_ref, cfg),
         wall_s=cfg.wall_s, cpu_s=cfg.cpu_s, memory_mb=cfg.memory_mb, output_bytes=cfg.output_bytes,
         pids=cfg.pids, tmpfs_mb=cfg.tmpfs_mb, gpus=devices,
         result="/result/result" if backend_name == "docker" else "fd",
     )
+
+
+def evaluator_files(evaluator_ref: str, cfg: SandboxConfig) -> tuple[Path, ...]:
+    """The files a file evaluator declares it reads beside itself (sandbox.evaluator_files), as paths."""
+    base = Path(evaluator_ref).parent
+    return tuple(base / p for p in cfg.evaluator_files) if evaluator_ref.endswith(".py") else ()
+
+
+def check_visibility(problem: Problem, backend) -> str:
+    """Refuse evaluator_files that would show candidates the problem's YAML; a note for the run's
+    header where its held-out workloads cannot be hidden on this backend ('' where they are)."""
+    cfg, ref, yaml = problem.spec.sandbox, problem.evaluator_ref, problem.yaml_path.resolve()
+    where = f"{problem.yaml_path}: sandbox.evaluator_files"
+    if cfg.evaluator_files and not ref.endswith(".py"):
+        raise sandbox.SandboxError(f"{where} is for a file evaluator (./evaluate.py); {ref} is a module, "
+                                   "whose package is readable in the sandbox already: remove the key.")
+    files = evaluator_files(ref, cfg)
+    for path in files:
+        real = path.resolve()
+        if not real.exists():
+            raise sandbox.SandboxError(f"{where} names {path}, which does not exist.")
+        if real == yaml or real in yaml.parents:
+            raise sandbox.SandboxError(f"{where} names {path}, which holds the problem's YAML: candidates would "
+                                       "read its held-out workloads. Name the data files or a data folder instead.")
+    if not problem.spec.workloads.holdout:
+        return ""
+    if not getattr(backend, "hides_files", True):
+        return (f"; WARNING: candidates can read {problem.yaml_path} and its held-out workloads here "
+                "(no Landlock); install bwrap to hide them")
+    shown = [r for r in (*view.SYSTEM, *view.python_roots()) if yaml.is_relative_to(os.path.realpath(r))]
+    if shown and getattr(backend, "name", "") in ("bwrap", "process"):
+        return (f"; WARNING: {problem.yaml_path} lies under {shown[0]}, which every sandbox reads whole: candidates "
+                "can read its held-out workloads. Keep problems outside the system and the Python environment")
+    return ""
+
+
+def reachable_evaluator(problem: Problem, backend) -> str:
+    """The file evaluator's path as the backend's runs can read it: its own, or, where the process
+    backend drops root to a user who cannot reach it, a staged copy (with its evaluator_files)."""
+    ref, cfg = problem.evaluator_ref, problem.spec.sandbox
+    unreadable = getattr(backend, "unreadable", None)
+    if not ref.endswith(".py") or unreadable is None or not unreadable([ref, *map(str, evaluator_files(ref, cfg))]):
+        return ref
+    staged = confine.stage(ref, cfg.evaluator_files)
+    why = unreadable([staged, *map(str, evaluator_files(staged, cfg))])
+    if why:
+        raise sandbox.SandboxError(f"the process backend runs candidates as uid 65534, which cannot read the "
+                                   f"evaluator, nor a copy of it in the temp dir: {why}. Point TMPDIR at a "
+                                   "folder other users may enter, or install bwrap.")
+    return staged
 
 
 async def run_stages(stages: list[Stage], run: Callable[[Stage, bool], Awaitable[RunResult]]) -> list[StageOutcome]:

@@ -80,6 +80,10 @@ class SandboxConfig(_Strict):
     gpus: int | Literal["auto"] = Field(0)
     timing: bool = False  # an evaluation that measures speed: alone on its GPU, or alone on the machine
     warm: bool = True  # start each evaluation's (single-use) sandbox ahead of need
+    allow_root: bool = False  # process backend, as root, where it cannot drop privileges: run candidates as root
+    # what a file evaluator reads beside itself (data, helper modules), relative to its folder: the only
+    # files of that folder a candidate's sandbox can read besides the evaluator (never the problem's YAML)
+    evaluator_files: list[str] = Field(default_factory=list)
 
     @field_validator("gpus")
     @classmethod
@@ -87,6 +91,22 @@ class SandboxConfig(_Strict):
         if isinstance(value, int) and value < 0:
             raise ValueError("gpus must be 0 or more, or auto")
         return value
+
+    @field_validator("evaluator_files")
+    @classmethod
+    def _relative(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if Path(path).is_absolute() or ".." in Path(path).parts or Path(path) == Path("."):
+                raise ValueError(f"evaluator_files entry '{path}' must name a file or folder inside the "
+                                 "evaluator's folder (relative, no '..', not the folder itself)")
+        return paths
+
+    @model_validator(mode="after")
+    def _root_only_by_name(self) -> "SandboxConfig":
+        if self.allow_root and self.backend != "process":
+            raise ValueError("sandbox.allow_root applies to sandbox.backend: process only (auto never runs "
+                             "candidates as root); set backend: process too, or install bwrap instead")
+        return self
 
 
 class Budget(_Strict):

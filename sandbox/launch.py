@@ -58,15 +58,16 @@ class Raw:
     cpu_s: float = 0.0
 
 
-def nproc_limit(spec: RunSpec, group: cg.RunCgroup | None) -> int | None:
-    """RLIMIT_NPROC for a run, or None where the cgroup's pids cap does the job.
+def nproc_limit(spec: RunSpec, group: cg.RunCgroup | None, uid: int | None = None) -> int | None:
+    """RLIMIT_NPROC for a run whose processes belong to `uid` (default: this process's), or None
+    where the cgroup's pids cap does the job.
 
     RLIMIT_NPROC counts all processes of the user, not of the run, so it is set to what the
     user already runs plus the run's allowance.
     """
     if group is not None and group.caps_pids:
         return None
-    uid = os.getuid()
+    uid = os.getuid() if uid is None else uid
     mine = 0
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -77,8 +78,9 @@ def nproc_limit(spec: RunSpec, group: cg.RunCgroup | None) -> int | None:
     return mine + spec.pids
 
 
-def rlimits(spec: RunSpec, address_space: bool = True, nproc: int | None = None):
-    """The child-side setup before exec: rlimits, then the run's cgroups."""
+def rlimits(spec: RunSpec, address_space: bool = True, nproc: int | None = None, then=None):
+    """The child-side setup before exec: rlimits, then the run's cgroups, then `then()` (the
+    process backend's privilege drop and Landlock, which must come after the cgroup write)."""
     def apply(procs_files: list[str], result_w: int | None) -> None:
         cpu = max(1, int(spec.cpu_s + 0.999))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -93,6 +95,8 @@ def rlimits(spec: RunSpec, address_space: bool = True, nproc: int | None = None)
         cg.enter(procs_files)
         if result_w is not None and result_w != RESULT_FD:
             os.dup2(result_w, RESULT_FD)
+        if then is not None:
+            then()
     return apply
 
 
@@ -114,12 +118,12 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], setup=None,
     prctl, parent = _prctl(), os.getpid()
 
     def preexec() -> None:
-        if prctl is not None:
+        if setup is not None:
+            setup(procs, result_w)
+        if prctl is not None:  # after setup: a change of user clears the parent-death signal
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if os.getppid() != parent:  # the controller died before the line above
                 os._exit(1)
-        if setup is not None:
-            setup(procs, result_w)
 
     try:
         proc = subprocess.Popen(
@@ -128,7 +132,9 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], setup=None,
             pass_fds=(RESULT_FD,), close_fds=True,
         )
     except (OSError, subprocess.SubprocessError) as exc:  # no fork, no exec: an error, not a crash
-        return Spawned(None, result_r, group, f"could not start the sandboxed process {argv[0]}: {exc}")
+        why = f"{exc} (the setup before exec failed: rlimits, cgroup, privilege drop or Landlock)" \
+            if "preexec_fn" in str(exc) else exc
+        return Spawned(None, result_r, group, f"could not start the sandboxed process {argv[0]}: {why}")
     finally:
         os.close(result_w)
     return Spawned(proc, result_r, group)

@@ -23,10 +23,19 @@ class Started:
 
 class LocalBackend:
     name = "local"
+    hides_files = True  # a run sees only the system, the interpreter, the evaluator and its work dir
 
     def command(self, spec: RunSpec, path: str) -> tuple[list[str], dict[str, str]]:
         """argv and host environment that run spec.argv in work dir `path`."""
         raise NotImplementedError
+
+    def confinement(self, spec: RunSpec, path: str):
+        """What the child does last before exec (the process backend drops root, applies Landlock); None: nothing."""
+        return None
+
+    def uid(self) -> int:
+        """The user a run's processes count against (RLIMIT_NPROC)."""
+        return os.getuid()
 
     def start(self, spec: RunSpec) -> Started:
         path = workdir.make(spec)
@@ -34,7 +43,8 @@ class LocalBackend:
         try:
             group = cg.RunCgroup.create(spec.pids, spec.memory_mb)
             argv, env = self.command(spec, path)  # may raise (a GPU node that is missing)
-            setup = launch.rlimits(spec, not spec.gpus, launch.nproc_limit(spec, group))
+            setup = launch.rlimits(spec, not spec.gpus, launch.nproc_limit(spec, group, self.uid()),
+                                   self.confinement(spec, path))
             return Started(launch.spawn(argv, path, env, setup, group), path, group)
         except BaseException:
             if group is not None:

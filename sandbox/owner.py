@@ -16,8 +16,8 @@ import re
 import time
 
 LEGACY_AGE_S = 3600.0
-# evolve-sbx-<pid>-<start>-<ns>-<random>, evolve-result-..., and cgroups evolve-<pid>-<start>-<ns>-<hex>
-OWNED = re.compile(r"^evolve-(?:sbx-|result-)?(\d+)-(\d+)-([0-9a-f]{8})-[a-z0-9_]+$")
+# evolve-sbx-<pid>-<start>-<ns>-<random>, evolve-result-..., evolve-stage-..., and cgroups evolve-<pid>-<start>-<ns>-<hex>
+OWNED = re.compile(r"^evolve-(?:sbx-|result-|stage-)?(\d+)-(\d+)-([0-9a-f]{8})-[a-z0-9_]+$")
 LEGACY = re.compile(r"^evolve-(?:(?:sbx|result)-[a-z0-9_]{8}|[0-9a-f]{12})$")
 
 _tags: dict[int, str] = {}

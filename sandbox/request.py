@@ -19,18 +19,21 @@ THREADS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THR
 
 def evaluation(evaluator: str, function: str, code: str, workload: dict, *,
                python: str = sys.executable, result: str = "fd", repeat: int = 0, probe: dict | None = None,
-               **limits) -> RunSpec:
-    """A run of `evaluator.function(candidate.py, workload)`; the request goes on stdin.
+               evaluator_files: tuple[Path, ...] = (), **limits) -> RunSpec:
+    """A run of `evaluator.function(candidate.py, workload)`; the request (with the workload, as
+    data) goes on stdin.
 
-    Only the project's `sandbox` and `evaluators` packages (and a file evaluator's own
-    folder) are readable: not the repository, its runs or its database.
+    Only the project's `sandbox` and `evaluators` packages, a file evaluator itself and the
+    `evaluator_files` it declares are readable: not the problem's folder or its YAML (whose
+    held-out workloads the search must never see), not the repository, its runs or databases.
     """
     nonce = secrets.token_hex(16)
     request = {"nonce": nonce, "evaluator": evaluator, "function": function, "program": CANDIDATE_FILE,
                "code": code, "workload": workload, "result": result, "repeat": repeat, "probe": probe}
     readable = [PROJECT_ROOT / "sandbox", PROJECT_ROOT / "evaluators"]
     if evaluator.endswith(".py"):
-        readable.append(Path(evaluator).parent)
+        readable.append(Path(evaluator))
+    readable += [Path(p) for p in evaluator_files]
     env = {**THREADS_ENV, **limits.pop("env", {})}
     return RunSpec(argv=[python, "-S", "-s", "-P", "-m", "sandbox.runner", evaluator],
                    stdin=json.dumps(request).encode("utf-8"), nonce=nonce, env=env,

@@ -16,8 +16,9 @@ STATUSES = (OK, ERROR, TIMEOUT, OOM, OUTPUT_CAP, KILLED, INVALID_RESULT)
 RESULT_FD = 3
 RESULT_MAX_BYTES = 64 * 1024 * 1024
 
-# Environment variables a sandboxed process may inherit; everything else is dropped.
-DEFAULT_ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "TZ")
+# Environment variables a sandboxed process may inherit; everything else is dropped (PATH is
+# the sandbox's own: see workdir.environment).
+DEFAULT_ENV_ALLOW = ("LANG", "LC_ALL", "TZ")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sandbox import cgroup, owner, workdir
 
-FOLDER_PREFIXES = (workdir.PREFIX, workdir.RESULT_PREFIX)
+FOLDER_PREFIXES = (workdir.PREFIX, workdir.RESULT_PREFIX, workdir.STAGE_PREFIX)
 
 
 def folders() -> list[Path]:

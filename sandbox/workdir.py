@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,8 @@ from sandbox.spec import RunSpec
 
 PREFIX = "evolve-sbx-"
 RESULT_PREFIX = "evolve-result-"  # the docker backend's result folder
+STAGE_PREFIX = "evolve-stage-"  # a copy of an evaluator that the process backend's user could not reach (confine.stage)
+SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")  # the sandbox's PATH, after the interpreter's folder
 
 
 def make_dir(prefix: str = PREFIX) -> str:
@@ -53,8 +56,9 @@ def work_dir(spec: RunSpec):
 
 
 def environment(spec: RunSpec, home: str) -> dict[str, str]:
-    """The allow-listed variables, the spec's own, and sandbox settings; nothing else."""
-    env = {k: os.environ[k] for k in spec.env_allow if k in os.environ}
+    """The allow-listed variables, the spec's own, and sandbox settings; nothing else of the host's."""
+    env = {"PATH": os.pathsep.join((os.path.dirname(sys.executable), *SYSTEM_PATH))}
+    env.update({k: os.environ[k] for k in spec.env_allow if k in os.environ})
     env.update(spec.env)
     env.update(HOME=home, TMPDIR=home, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
     paths = [str(p) for p in spec.python_path]

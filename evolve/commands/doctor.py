@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import tempfile
 import textwrap
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +30,11 @@ class Check:
     detail: str
 
 
-def _run(backend, body: str, **limits):
+def _run(backend, body: str, evaluator: str = PROBE_EVALUATOR, **limits):
     code = "def main():\n" + textwrap.indent(textwrap.dedent(body).strip(), "    ") + "\n"
     limits = {"wall_s": 20, "cpu_s": 20, "memory_mb": 1024, **limits}
     result = "/result/result" if backend.name == "docker" else "fd"
-    spec = request.evaluation(PROBE_EVALUATOR, "evaluate", code, {}, result=result, **limits)
+    spec = request.evaluation(evaluator, "evaluate", code, {}, result=result, **limits)
     res = asyncio.run(backend.run(spec))
     value = res.result["metrics"]["value"] if res.ok else None
     return res, value
@@ -132,6 +135,74 @@ def check_secrets(backend) -> Check:
                  if value == [] else f"visible: {value}")
 
 
+@contextmanager
+def _folder(files: dict[str, tuple[str, int]]):
+    """A temp folder others may enter (as a user's checkout is), holding `files` (name -> text, mode)."""
+    top = Path(tempfile.mkdtemp(prefix="evolve-doctor-"))
+    try:
+        os.chmod(top, 0o755)
+        for name, (text, mode) in files.items():
+            (top / name).write_text(text)
+            os.chmod(top / name, mode)
+        yield top
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def check_holdout(backend) -> Check:
+    marker = f"doctor-holdout-{os.getpid()}"
+    yaml = f"workloads:\n  holdout:\n    - {{name: secret, workload: {{tag: {marker}}}}}\n"
+    with _folder({"problem.yaml": (yaml, 0o644), "evaluate.py": (f"from {PROBE_EVALUATOR} import evaluate\n", 0o644)}) as top:
+        _, value = _run(backend, f"""
+            import os, sys
+            found, top = [], {str(top)!r}
+            beside = os.path.dirname(sys.modules["problem_evaluator"].__file__)
+            places = [top + "/problem.yaml", beside + "/problem.yaml", "/proc/self/cwd/../problem.yaml"]
+            for root, _, files in os.walk(os.path.dirname(top)):
+                places += [os.path.join(root, f) for f in files if f.endswith(".yaml")]
+            for path in places:
+                try:
+                    if {marker!r} in open(path).read():
+                        found.append(path)
+                except OSError:
+                    pass
+            return sorted(set(found))
+        """, evaluator=str(top / "evaluate.py"))
+    return Check("held-out data hidden", value == [], "a problem.yaml beside the evaluator (mode 644) is not "
+                 "readable: only the evaluator file is" if value == [] else
+                 f"a candidate read the held-out section at {value or 'an unknown place (the probe failed)'}")
+
+
+def check_host_files(backend) -> Check:
+    root = os.geteuid() == 0
+    files = {"id_rsa": ("PRIVATE KEY", 0o600), "README.md": ("project", 0o644)}
+    with _folder(files) as top:
+        private = [str(top / "id_rsa")] + (["/etc/shadow"] if root and Path("/etc/shadow").exists() else [])
+        _, value = _run(backend, f"""
+            import os
+            got = []
+            for path in {private!r}:
+                try:
+                    open(path).read(1)
+                    got.append("read " + path)
+                except OSError:
+                    pass
+            for path in [{str(top / "README.md")!r}, {str(top / "new.py")!r}]:
+                try:
+                    open(path, "a").close()
+                    got.append("wrote " + path)
+                except OSError:
+                    pass
+            return got
+        """)
+        touched = (top / "README.md").read_text() != "project" or (top / "new.py").exists()
+    who = "root" if root else f"uid {os.geteuid()} (the controller is not root)"
+    ok = value is not None and not touched and not [g for g in value if g.startswith("read")]
+    return Check("host files protected from root", ok, f"the controller's files as {who}: a 0600 key and "
+                 f"{'/etc/shadow ' if root else ''}unreadable, a 0644 project file not writable" if ok
+                 else f"the candidate could: {value if value is not None else 'the probe failed'}")
+
+
 def check_gpus(backend) -> Check:
     count = gpus.detect()
     devices = (0,) if count else ()
@@ -150,19 +221,20 @@ def check_gpus(backend) -> Check:
     return Check("GPU visibility", ok, f"{count} GPU(s); a run given GPU 0 sees {value}")
 
 
-CHECKS = (check_network, check_memory, check_cpu, check_pids, check_readonly, check_secrets, check_gpus)
+CHECKS = (check_network, check_memory, check_cpu, check_pids, check_readonly, check_secrets, check_holdout,
+          check_host_files, check_gpus)
 
 
-def diagnose(backend_name: str = "auto") -> tuple[str, list[Check]]:
-    backend, note = sandbox.select(backend_name)
+def diagnose(backend_name: str = "auto", allow_root: bool = False) -> tuple[str, list[Check]]:
+    backend, note = sandbox.select(backend_name, allow_root)
     return note, [check(backend) for check in CHECKS]
 
 
 def cmd_doctor(args, console) -> int:
-    note, checks = diagnose(args.backend)
+    note, checks = diagnose(args.backend, getattr(args, "allow_root", False))
     console.print(f"sandbox backend: [bold]{note}[/]")
     for name in ("bwrap", "process", "docker"):
-        why = sandbox.why_unavailable(name)
+        why = sandbox.why_unavailable(name) or (name == "process" and _root_note())
         console.print(f"  {name}: {'available' if not why else why}", highlight=False, markup=False)
     table = Table(title="protections, probed on this machine")
     for col in ("protection", "holds", "how it was checked"):
@@ -172,6 +244,13 @@ def cmd_doctor(args, console) -> int:
         table.add_row(c.protection, mark, c.detail)
     console.print(table)
     return 1 if any(c.holds is False for c in checks) else 0
+
+
+def _root_note() -> str:
+    from sandbox import process
+    why = process.root_refusal()
+    return f"refused as root unless sandbox.allow_root (--allow-root here): {why.split(': ', 1)[1].split(';')[0]}" \
+        if why else ""
 
 
 def cmd_sandbox_build(args, console) -> int:
@@ -189,6 +268,8 @@ def cmd_sandbox_build(args, console) -> int:
 def register(subparsers) -> None:
     doctor = subparsers.add_parser("doctor", help="probe which sandbox protections hold on this machine")
     doctor.add_argument("--backend", default="auto", choices=sandbox.BACKENDS)
+    doctor.add_argument("--allow-root", action="store_true",
+                        help="probe the process backend as root where it cannot drop privileges (sandbox.allow_root)")
     doctor.set_defaults(func=cmd_doctor)
     box = subparsers.add_parser("sandbox", help="sandbox maintenance")
     sub = box.add_subparsers(dest="sandbox_command", required=True)

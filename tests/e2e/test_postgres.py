@@ -24,7 +24,7 @@ objectives:
 workloads:
   stages:
     - {{name: only, workload: {{target: 10, sleep: 0.4}}}}
-sandbox: {{backend: process, wall_s: 30, cpu_s: 30, memory_mb: 1024}}
+sandbox: {{backend: process, allow_root: true, wall_s: 30, cpu_s: 30, memory_mb: 1024}}
 evolution:
   budget: {{iterations: {iterations}}}
   concurrency: 1

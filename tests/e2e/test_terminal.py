@@ -13,7 +13,7 @@ from tests.e2e.pty_session import PtySession
 EVOLVE = [sys.executable, "-m", "evolve"]
 SLOW_YAML = TINY_HEAD + """\
     - {name: main, workload: {target: 10, sleep: 0.5}}
-sandbox: {backend: process, wall_s: 30}
+sandbox: {backend: process, allow_root: true, wall_s: 30}
 evolution: {budget: {iterations: 500}}
 """
 

@@ -19,7 +19,9 @@ def _param(name: str):
 
 @pytest.fixture(params=[_param(n) for n in BACKENDS])
 def backend(request):
-    return sandbox.select(request.param)[0]
+    """Each backend present; as root, `process` drops privileges where it can and runs as root
+    (sandbox.allow_root) where it cannot (tests/sandbox/test_root.py covers both)."""
+    return sandbox.select(request.param, allow_root=True)[0]
 
 
 def run_eval(backend, evaluator: str, code: str, workload: dict | None = None, **limits):

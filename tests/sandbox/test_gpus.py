@@ -125,3 +125,17 @@ def test_bad_gpus_value_names_the_key(tmp_path):
     from evolve.problem import ProblemError
     with pytest.raises(ProblemError, match="sandbox.gpus"):
         _problem(tmp_path, "many")
+
+
+def test_process_backend_grants_only_the_assigned_device_nodes(monkeypatch):
+    from sandbox import confine, landlock, view
+    from sandbox.spec import RunSpec
+    present = {"/dev/nvidia0", "/dev/nvidia1", "/dev/nvidiactl", "/dev/nvidia-uvm"}
+    real_exists = view.os.path.exists
+    monkeypatch.setattr(view.os.path, "exists", lambda p: p in present or real_exists(p))
+    granted = dict(confine.rules(RunSpec(argv=["python"], gpus=(1,)), "/tmp/work").paths)
+    assert granted["/dev/nvidia1"] == granted["/dev/nvidiactl"] == landlock.DEVICE
+    assert "/dev/nvidia0" not in granted and "/sys" in granted
+    no_gpu = dict(confine.rules(RunSpec(argv=["python"]), "/tmp/work").paths)
+    assert not any(p.startswith("/dev/nvidia") for p in no_gpu) and "/sys" not in no_gpu
+    assert no_gpu["/tmp/work"] == landlock.WRITE and no_gpu["/dev/null"] == landlock.DEVICE

@@ -122,8 +122,8 @@ return n
 
 @pytest.mark.parametrize("target", ["repo", "home", "system", "db"])
 def test_writes_outside_the_work_dir_fail(backend, target, tmp_path, root):
-    if backend.name == "process" and os.geteuid() == 0:
-        pytest.skip("process backend run as root cannot protect files root owns; bwrap or docker can")
+    if backend.name == "process" and os.geteuid() == 0 and not (backend.user or backend.landlock):
+        pytest.skip("process backend run as root, without Landlock, cannot protect files root owns")
     paths = {"repo": root / f"evolve-write-test-{os.getpid()}", "home": Path.home() / f"evolve-write-{os.getpid()}",
              "system": Path("/usr/evolve-write-test"), "db": tmp_path / "evolve.db"}
     path = paths[target]
@@ -172,6 +172,30 @@ return {"env": sorted(os.environ), "host_has_key": b"sk-secret" in host or b"aws
     value = res.result["metrics"]["value"]
     assert not any(k.endswith("_API_KEY") or k.startswith("AWS_") for k in value["env"])
     assert value["host_has_key"] is False
+
+
+def test_environment_carries_nothing_of_the_host(backend, monkeypatch):
+    """Neither the run's own environment nor pid 1's (inside bwrap: bwrap itself) holds the host's
+    variables beyond those the run sets: not even its PATH."""
+    monkeypatch.setenv("PATH", "/host/only/bin:" + os.environ.get("PATH", "/usr/bin"))
+    monkeypatch.setenv("EVOLVE_HOST_ONLY", "host-value")
+    code = candidate("""
+import os
+try:
+    raw = open("/proc/1/environ", "rb").read()
+except OSError:
+    raw = None
+one = None if raw is None else dict(e.split("=", 1) for e in raw.decode().split("\\0") if "=" in e)
+return {"env": dict(os.environ), "pid1": one}
+""")
+    res = run_eval(backend, RUN_IT, code)
+    assert res.status == "ok", res.error
+    value = res.result["metrics"]["value"]
+    for env in (value["env"], value["pid1"] or {}):
+        assert "/host/only/bin" not in env.get("PATH", "") and "EVOLVE_HOST_ONLY" not in env
+        assert not {k: v for k, v in env.items() if "host-value" in v}
+    if value["pid1"] is not None and backend.name != "docker":  # pid 1 is the sandbox's: what the run set, or nothing
+        assert value["pid1"].items() <= value["env"].items()
 
 
 def test_stdout_flood_is_capped(backend):

@@ -32,13 +32,13 @@ def test_unavailable_backend_by_name_says_why(monkeypatch):
 
 def test_plain_command_without_result_is_invalid_result():
     spec = RunSpec(argv=[sys.executable, "-c", "print('hi')"], nonce="n0")
-    res = asyncio.run(ProcessBackend().run(spec))
+    res = asyncio.run(ProcessBackend(allow_root=True).run(spec))
     assert res.status == "invalid_result" and "no result" in res.error and "hi" in res.stdout
 
 
 def test_exit_code_without_result_is_error():
     spec = RunSpec(argv=[sys.executable, "-c", "import sys; sys.exit('bad things')"], nonce="n0")
-    res = asyncio.run(ProcessBackend().run(spec))
+    res = asyncio.run(ProcessBackend(allow_root=True).run(spec))
     assert res.status == "error" and "bad things" in res.error
 
 

@@ -1,198 +1,410 @@
-"""Evidence for the duplicate filter: what each hash level merges, what the probe costs, what it saves.
+"""Evidence for the duplicate filter on every built-in problem: what it merges, what it must not, what it costs.
 
-1. A labelled corpus built from the built-in problems' starting programs: variants
-   that are equivalent (renames, comments, reordered independent statements, dead
-   code, algebraic rewrites, other loop forms) and near-misses that behave
-   differently (off-by-one, changed tie-break, a constant moved a little). For each
-   level: pairs merged that are truly equivalent, pairs merged wrongly (target 0).
-2. The probe's cost (two probe runs) as a fraction of a full evaluation.
-3. A scripted stream of proposals on cache_eviction where a known share are
-   duplicates: evaluation seconds with the filter on and off, in one run.
-Usage: python benchmarks/fhash.py [--stream 40]
+Per problem:
+1. A real run: `--iterations` children from the offline mutator through the real controller
+   and sandbox, dedup on. Reports what the filter saved there (duplicates, partial hits, seconds).
+2. A corpus: the starting program and the run's best distinct programs (`--sources`), each with
+   every rewrite of evolve/search/variants.py (meant to keep behaviour: renamed locals, comments,
+   dead statements, commuted operands, ...) and `--mutants` offline mutations (meant to change it),
+   plus hand-written near-misses of the starting program (NEAR_MISSES: a changed tie-break, ...).
+3. Every program of the run and of the corpus evaluated in full (in worker processes, the same
+   evaluator calls as the sandbox makes) and probed; the truth is the full evaluation: two programs
+   are equivalent when every metric but the noisy ones (those that differ between two evaluations of
+   the same program) and the re-measured costs (`kind: cost`, not in the probe) is equal. Reported:
+   - recall: rewrites equivalent to their source that share its functional hash (and either hash);
+   - false merges: programs sharing a functional hash with an earlier one that is not equivalent,
+     split into score-changing (the score the filter would give, the original's behaviour with the
+     program's own re-measured costs, differs from its own) and metric-only (listed);
+   - pairs of programs with identical metrics (scored ones) that share a hash;
+   - the probe's cost as a share of a full evaluation, in the sandbox, where it rides with the first
+     stage of a cascade (or runs in a sandbox of its own for one-stage problems).
+Usage: python benchmarks/fhash.py [--problems cache_eviction eplb ...] [--iterations 100] [--sources 4]
+       [--mutants 4] [--wall 10] [--show]  (--show: the code diff of every false merge)
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
+import importlib
+import itertools
+import json
+import random
+import signal
+import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evolve.search import fhash  # noqa: E402
-from evolve.search.controller import Controller, Limits  # noqa: E402
 from evolve.db import repo  # noqa: E402
 from evolve.db.engine import open_database, sqlite_url  # noqa: E402
 from evolve.db.models import Run  # noqa: E402
-from evolve.executor import LocalExecutor  # noqa: E402
-from evolve.mutate.offline import Child  # noqa: E402
+from evolve.executor import LocalExecutor, StageOutcome  # noqa: E402
+from evolve.mutate.offline import OfflineMutator  # noqa: E402
 from evolve.problem import load_problem  # noqa: E402
+from evolve.search import fhash, partial, variants  # noqa: E402
+from evolve.search.controller import Controller, Limits  # noqa: E402
+from evolve.search.scoring import assess, assess_metrics, first_unmet  # noqa: E402
 
-# (problem, label, equivalent?, old text, new text): each variant is one replacement in the starting program
-VARIANTS = [
-    ("cache_eviction", "rename locals", True, "recency", "w_recent"),
-    ("cache_eviction", "comment and docstring", True, "    recency = 1.0\n", "    # weights\n    recency = 1.0  # LRU\n"),
-    ("cache_eviction", "reorder independent assignments", True,
-     "    recency = 1.0\n    frequency = 0.0\n", "    frequency = 0.0\n    recency = 1.0\n"),
-    ("cache_eviction", "dead code", True, "    return score\n", "    unused = score * 2\n    return score\n"),
-    ("cache_eviction", "commuted sum", True, "score = recency * now + frequency * total_hits + aging * floor",
-     "score = aging * floor + frequency * total_hits + now * recency"),
-    ("cache_eviction", "constant moved a little", False, "recency = 1.0", "recency = 1.001"),
-    ("cache_eviction", "tie-break changed", False, "    return score\n", "    return score + 1e-06 * hits\n"),
-    ("cache_eviction", "off-by-one in time", False, "recency * now", "recency * (now + 1)"),
-    ("txn_scheduling", "rename locals", True, "partial", "sched"),
-    ("txn_scheduling", "for loop instead of while", True,
-     "    while left:\n", "    for _ in range(len(left)):\n"),
-    ("txn_scheduling", "dead code", True, "    return partial.order\n", "    _ = len(left)\n    return partial.order\n"),
-    ("txn_scheduling", "tie-break changed", False, "partial.commit_if_next(tid)))", "-tid))"),
-    ("txn_scheduling", "off-by-one: last transaction first", False,
-     "    left = list(workload.txns)\n", "    left = list(workload.txns)\n    partial.append(left.pop())\n"),
-    ("spot_scheduling", "rename locals", True, "ticks_left", "remaining"),
-    ("spot_scheduling", "swapped comparison", True, "if ticks_needed >= ticks_left:", "if ticks_left <= ticks_needed:"),
-    ("spot_scheduling", "conditional expression as if/else", True,
-     "        return SPOT if state.spot_available else NONE\n",
-     "        if state.spot_available:\n            return SPOT\n        return NONE\n"),
-    ("spot_scheduling", "safety margin off by one tick", False,
-     "if ticks_needed >= ticks_left:", "if ticks_needed + 1 >= ticks_left:"),
-    ("spot_scheduling", "restart overhead counted twice", False, "(state.work_left_s + state.overhead_s)",
-     "(state.work_left_s + 2 * state.overhead_s)"),
-]
+PROBLEMS = ["cache_eviction", "spot_scheduling", "txn_scheduling", "eplb", "exp_f32", "log_f32", "moe_gating_triton"]
+
+# hand-written edits of each starting program meant to change what it does, a little (old text, new text)
+NEAR_MISSES = {
+    "cache_eviction": [("tie-break by hits", "    return score\n", "    return score + 1e-06 * hits\n"),
+                       ("a little frequency", "frequency = 0.0", "frequency = 0.001")],
+    "spot_scheduling": [("safety margin one tick more", "if ticks_needed >= ticks_left:",
+                         "if ticks_needed + 1 >= ticks_left:"),
+                        ("overhead counted twice", "(state.work_left_s + state.overhead_s)",
+                         "(state.work_left_s + 2 * state.overhead_s)"),
+                        ("warm spot kept only without overhead", "state.overhead_left_s < 1e-3",
+                         "state.overhead_left_s < 0")],
+    "txn_scheduling": [("last transaction first", "    left = list(workload.txns)\n",
+                        "    left = list(workload.txns)\n    partial.append(left.pop())\n"),
+                       ("ties to the last id", "best = min(left, key", "best = min(left[::-1], key")],
+    "eplb": [("packing ties to the last pack", "best = min(open_packs, key", "best = min(open_packs[::-1], key"),
+             ("replica ties to the last expert", "key=lambda e: loads[e] / counts[e])",
+              "key=lambda e: (loads[e] / counts[e], e))"),
+             ("packs start loaded", "pack_load = [0.0] * num_packs", "pack_load = [-0.0401] * num_packs")],
+    "exp_f32": [("one unused float op", "    ki = k.astype(np.int32)\n",
+                 "    ki = k.astype(np.int32)\n    unused = p * f32(2.0)\n"),
+                ("a coefficient moved", "f32(1.6666665459e-1)", "f32(1.6666666e-1)")],
+    "log_f32": [("one unused float op", "    f = m - f32(1.0)\n",
+                 "    f = m - f32(1.0)\n    unused = f * f32(2.0)\n"),
+                ("a coefficient moved", "f32(3.3333331174e-1)", "f32(3.3333334e-1)")],
+}
 
 
-async def probe_hash(problem, executor, code: str) -> tuple[str | None, float]:
-    result = await executor.probe(code, repeat=2)
-    if not result.ok:
-        return None, result.wall_s
-    key = fhash.cache_key(problem.name, problem.evaluator_ref, problem.spec.workloads.probe, 20)
+@dataclass
+class Program:
+    """One program of the benchmark and what its full evaluation and probe gave."""
+
+    label: str  # run #N | source name + rewrite or mutation
+    code: str
+    source: int | None = None  # index of the corpus source it was made from
+    kind: str = "run"  # run | source | rewrite | mutant
+    status: str = ""
+    score: float | None = None
+    metrics: dict = field(default_factory=dict)
+    func_hash: str | None = None
+    ast_hash: str | None = None
+    probe: object = None
+    stages: list = field(default_factory=list)  # (stage, metrics) of its evaluation, in order
+
+
+# --- evaluation in worker processes ---------------------------------------------------------------------
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGALRM, _timeout)
+
+
+def _timeout(signum, frame):
+    raise TimeoutError("the program ran past the sandbox's wall limit")
+
+
+class FakeClock:
+    """Each reading 1 ms after the last: timed metrics then follow from what a program does, not from the
+    machine, so two evaluations compare exactly (the truth here; the real run and the probe's cost are timed)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1e-3
+        return self.now
+
+
+def _evaluator(problem):
+    evaluator = importlib.import_module(problem.evaluator_ref)
+    clock = FakeClock()
+    for name, module in list(sys.modules.items()):
+        if name.startswith("evaluators") and hasattr(module, "perf_counter"):
+            module.perf_counter = clock
+    return evaluator
+
+
+def evaluate(problem_name: str, code: str, wall_s: float) -> dict:
+    """All stages (stopping where a stage's `require` fails, as the cascade does) and the probe, in process."""
+    problem = load_problem(problem_name)
+    spec = problem.spec
+    evaluator = _evaluator(problem)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "candidate.py"
+        path.write_text(code)
+        outcomes = []
+        for stage in spec.workloads.stages:
+            outcome = _call(evaluator.evaluate, str(path), stage.workload, wall_s)
+            outcomes.append(_outcome(stage, outcome))
+            if not outcomes[-1].passed:
+                break
+        probe = _call(evaluator.probe, str(path), spec.workloads.probe, wall_s, probe=True)
+    status, score, metrics, _ = assess(spec.objectives, spec.constraints, outcomes)
+    key = fhash.cache_key(problem.name, problem.evaluator_ref, spec.workloads.probe or {}, spec.dedup.float_bits)
     try:
-        return fhash.functional_hash(key, list(result.result), 20), result.wall_s
-    except fhash.Unhashable:
-        return None, result.wall_s
+        func_hash = fhash.functional_hash(key, [probe], spec.dedup.float_bits)
+    except (fhash.Unhashable, TypeError):
+        func_hash = None
+    return {"status": status, "score": score, "metrics": metrics, "func_hash": func_hash, "probe": probe,
+            "ast_hash": fhash.syntactic_hash(code), "stages": [(o.stage.name, o.metrics) for o in outcomes]}
 
 
-async def corpus() -> None:
-    rows, cost = [], {}
-    for name in sorted({v[0] for v in VARIANTS}):
-        problem = load_problem(name)
-        executor = LocalExecutor(problem, 1)
-        base = problem.initial_code
-        base_f, _ = await probe_hash(problem, executor, base)
-        cost[name] = await steady_costs(problem, executor, base)
-        for _, label, equivalent, old, new in (v for v in VARIANTS if v[0] == name):
-            assert old in base, (name, label)
-            variant = base.replace(old, new) if label.startswith("rename") else base.replace(old, new, 1)
-            syn = fhash.syntactic_hash(variant) == fhash.syntactic_hash(base)
-            fun_h, _ = await probe_hash(problem, executor, variant)
-            rows.append((name, label, equivalent, syn, fun_h is not None and fun_h == base_f))
-    print(f"{'problem':<16} {'variant':<38} {'truth':<10} {'syntactic':<10} functional")
-    for name, label, eq, syn, fun in rows:
-        print(f"{name:<16} {label:<38} {'equal' if eq else 'different':<10} {str(syn):<10} {fun}")
-    for level, i in (("syntactic", 3), ("functional", 4)):
-        merged_right = sum(1 for r in rows if r[2] and r[i])
-        merged_wrong = sum(1 for r in rows if not r[2] and r[i])
-        print(f"{level}: merged {merged_right}/{sum(r[2] for r in rows)} equivalent pairs, "
-              f"{merged_wrong}/{sum(not r[2] for r in rows)} near-misses wrongly")
-    both = sum(1 for r in rows if r[2] and (r[3] or r[4]))
-    print(f"both levels: merged {both}/{sum(r[2] for r in rows)} equivalent pairs")
-    for name, (own_s, riding_s, full_s) in cost.items():
-        print(f"probe cost {name}: riding with the first stage (how cascades run it) {riding_s * 1000:.0f} ms vs "
-              f"{full_s * 1000:.0f} ms full evaluation = {riding_s / full_s:.0%}; in a sandbox of its own "
-              f"(one-stage problems) {own_s * 1000:.0f} ms = {own_s / full_s:.0%}")
+def cost_run(problem_name: str, code: str, original: dict, names: list[str], wall_s: float):
+    """(status, score) the filter records for `code` as a partial hit of `original` (its metrics and stage
+    metrics): the cost-only runs, as the controller makes them; None where it would evaluate in full."""
+    problem = load_problem(problem_name)
+    spec, evaluator = problem.spec, _evaluator(problem)
+    source = partial.sources(original["stages"], [s.name for s in spec.workloads.stages])
+    known = {k: v for k, v in original["metrics"].items() if k not in partial.cost_names(spec)}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "candidate.py"
+        path.write_text(code)
+        outcomes = [_outcome(stage, _call(evaluator.evaluate, str(path), stage.workload, wall_s))
+                    for stage in partial.cost_stages(spec.workloads.stages, names, source, known)]
+    metrics, _ = partial.merge(original["metrics"], outcomes, names, source, names)
+    return None if metrics is None else assess_metrics(spec.objectives, spec.constraints, metrics)[:2]
 
 
-async def steady_costs(problem, executor, code: str, n: int = 5) -> tuple[float, float, float]:
-    """Medians of: the probe run in a warmed-up sandbox of its own; the probe's time inside the first
-    stage when it rides along; the full evaluation (all stages, probe included)."""
-    import statistics
-
-    own, riding, full = [], [], []
-    for _ in range(n):
-        await asyncio.sleep(0.6)  # as in a run, the next sandbox warms up while other work goes on
-        result = await executor.probe(code, repeat=2)
-        own.append(result.wall_s)
-        await asyncio.sleep(0.6)
-        outcomes = await executor.evaluate(code, probe_repeat=2)
-        riding.append(outcomes[0].probe_s)
-        full.append(sum(o.wall_s for o in outcomes))
-    return statistics.median(own), statistics.median(riding), statistics.median(full)
+def _call(fn, path: str, workload, limit: float, probe: bool = False):
+    import numpy
+    random.seed(0)
+    numpy.random.seed(0)  # as the sandbox runner seeds them
+    signal.alarm(int(limit) + 1)
+    try:
+        value = fn(path, dict(workload or {}))
+        return json.loads(json.dumps(value, default=lambda v: v.tolist()))  # what crosses the sandbox boundary
+    except BaseException as exc:  # noqa: BLE001: a hang or a crash of the candidate, as the sandbox reports it
+        return {"__exception__": type(exc).__name__} if probe else {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        signal.alarm(0)
 
 
-class ScriptedMutator:
-    """Serves a fixed list of programs: fresh constants, and duplicates (renamed copies) of earlier ones."""
-
-    def __init__(self, codes: list[tuple[str, str]]):
-        self.codes = list(codes)
-
-    def propose(self, parent, seen, other=None):
-        while self.codes:
-            code, label = self.codes.pop(0)
-            if not seen(code):
-                return Child(code, label)
-        return None
+def _outcome(stage, value) -> StageOutcome:
+    if not isinstance(value, dict) or "metrics" not in value:
+        return StageOutcome(stage, "error", False, error=str(value)[:300])
+    reason = first_unmet(stage.require, value["metrics"])
+    return StageOutcome(stage, "ok", reason is None, metrics=value["metrics"], artifacts=value.get("artifacts") or {},
+                        error=reason or "")
 
 
-def stream(base: str, n: int, dup_share: float) -> list[tuple[str, str]]:
-    fresh, out = [], []
-    n_dup = int(n * dup_share)
-    for i in range(n - n_dup):
-        fresh.append(base.replace("frequency = 0.0", f"frequency = {1 + i * 7.5}"))
-    for i, code in enumerate(fresh):
-        out.append((code, "fresh"))
-        if i < n_dup:  # a copy of a program already proposed: renamed (syntactic) or reordered (functional)
-            copy = code.replace("recency", f"rec{i}") if i % 2 else code.replace(
-                "    recency = 1.0\n    frequency", "    frequency").replace("    aging", "    recency = 1.0\n    aging")
-            out.append((copy, "duplicate"))
+def evaluate_all(problem, programs: list[Program], workers: int) -> None:
+    with concurrent.futures.ProcessPoolExecutor(workers, initializer=_worker_init) as pool:
+        for prog, out in zip(programs, pool.map(evaluate, itertools.repeat(problem.name), [p.code for p in programs],
+                                                itertools.repeat(problem.spec.sandbox.wall_s))):
+            for key, value in out.items():
+                setattr(prog, key, value)
+
+
+# --- the real run, and the corpus made from it ---------------------------------------------------------
+
+async def real_run(problem, iterations: int, folder: Path) -> tuple[list, dict, float]:
+    factory = open_database(sqlite_url(folder / "evolve.db"))
+    with factory.begin() as session:
+        run = Run(name="bench", problem=problem.name, problem_path=str(problem.root), config={})
+        session.add(run)
+
+    class Quiet:
+        def recorded(self, program, best):
+            pass
+
+    controller = Controller(problem, factory, run, LocalExecutor(problem, 2), Limits(iterations, None), 2, Quiet())
+    await controller.run()
+    with factory() as session:
+        rows = [(p.iteration, p.code, p.status, p.score, p.func_hash, p.eval_seconds)
+                for p in repo.programs(session, run.id)]
+        stats = repo.dedup_stats(session, run.id)
+    factory.kw["bind"].dispose()
+    return rows, stats, sum(r[5] or 0.0 for r in rows)
+
+
+def corpus(problem, rows: list, n_sources: int, n_mutants: int, seed: int = 0) -> list[Program]:
+    """The run's programs, then each source (the starting program and the best distinct evolved ones) with
+    its rewrites and mutants."""
+    rng = random.Random(seed)
+    programs = [Program(f"run #{it + 1}", code) for it, code, status, *_ in rows if status != "rejected"]
+    best, hashes = [], set()
+    for it, code, status, score, func_hash, _ in sorted(rows, key=lambda r: -(r[3] if r[3] is not None else -1e300)):
+        if status == "evaluated" and it > 0 and func_hash not in hashes and len(best) < n_sources:
+            best.append((f"#{it + 1}", code))
+            hashes.add(func_hash)
+    mutator = OfflineMutator(rng)
+    for label, old, new in NEAR_MISSES.get(problem.name, []):
+        assert old in problem.initial_code, (problem.name, label)
+        programs.append(Program(f"initial: {label}", problem.initial_code.replace(old, new, 1), 0, "near-miss"))
+    for index, (name, code) in enumerate([("initial", problem.initial_code), *best]):
+        programs.append(Program(name, code, index, "source"))
+        for label, new in variants.variants(code, rng):
+            programs.append(Program(f"{name}: {label}", new, index, "rewrite"))
+        for _ in range(n_mutants):
+            child = mutator.propose(code, lambda c: False)
+            if child is not None:
+                programs.append(Program(f"{name}: {child.mutation}", child.code, index, "mutant"))
+    return programs
+
+
+# --- the figures ----------------------------------------------------------------------------------------
+
+@dataclass
+class Truth:
+    """Which metrics a comparison leaves out: noisy ones, and the costs a partial hit measures again."""
+
+    noisy: set[str]
+    remeasured: set[str]
+
+    def differing(self, a: Program, b: Program) -> list[str]:
+        keys = (set(a.metrics) | set(b.metrics)) - self.noisy - self.remeasured
+        return sorted(k for k in keys if a.metrics.get(k) != b.metrics.get(k))
+
+
+def merges(programs: list[Program], truth: Truth) -> list[tuple[Program, Program, list[str]]]:
+    """(program, the earlier program of its functional hash, the metrics that differ) for every wrong merge."""
+    first_of: dict[str, Program] = {}
+    out = []
+    for p in sorted(programs, key=lambda p: p.kind != "source"):  # sources are the originals of their hash
+        if p.func_hash is not None:
+            original = first_of.setdefault(p.func_hash, p)
+            diff = truth.differing(p, original) if original is not p else []
+            if diff:
+                out.append((p, original, diff))
     return out
 
 
-async def run_stream(problem, codes, dedup_on: bool) -> tuple[float, float, dict]:
-    spec = problem.spec.model_copy(update={"dedup": problem.spec.dedup.model_copy(
-        update={"syntactic": dedup_on, "functional": dedup_on})})
-    problem.spec = spec
+def recorded(problem, wrong: list, truth: Truth, workers: int) -> list:
+    """The (status, score) the filter records for each wrong merge: the original's, or for a partial hit the
+    original's behaviour with the program's own cost-only runs (None: the controller would evaluate in full)."""
+    partial_ones = [(p, o) for p, o, _ in wrong if truth.remeasured and o.status != "failed"]
+    with concurrent.futures.ProcessPoolExecutor(workers, initializer=_worker_init) as pool:
+        runs = iter(list(pool.map(cost_run, itertools.repeat(problem.name), [p.code for p, _ in partial_ones],
+                                  [{"metrics": o.metrics, "stages": o.stages} for _, o in partial_ones],
+                                  itertools.repeat(sorted(truth.remeasured)),
+                                  itertools.repeat(problem.spec.sandbox.wall_s))))
+    return [next(runs) if truth.remeasured and o.status != "failed" else (o.status, o.score) for _, o, _ in wrong]
+
+
+def _code_diff(a: str, b: str) -> str:
+    import difflib
+    return "".join(list(difflib.unified_diff(a.splitlines(True), b.splitlines(True), n=0))[2:])
+
+
+def _same_score(a: tuple, b: tuple) -> bool:
+    if a[0] != b[0] or (a[1] is None) != (b[1] is None):
+        return False
+    return a[1] is None or abs(a[1] - b[1]) <= 1e-9 * max(1.0, abs(b[1]))
+
+
+def figures(programs: list[Program], truth: Truth, wrong: list, scores: list) -> dict:
+    sources = {p.source: p for p in programs if p.kind == "source"}
+    rewrites = [p for p in programs if p.kind == "rewrite" and not truth.differing(p, sources[p.source])]
+    recall_f = sum(p.func_hash is not None and p.func_hash == sources[p.source].func_hash for p in rewrites)
+    recall_any = sum(p.ast_hash == sources[p.source].ast_hash
+                     or (p.func_hash is not None and p.func_hash == sources[p.source].func_hash) for p in rewrites)
+    changing, metric_only = [], []
+    for (p, original, diff), score in zip(wrong, scores):
+        row = (p.label, original.label, diff, _code_diff(original.code, p.code))
+        if score is not None:  # None: its cost-only run failed, so the controller evaluates it in full
+            (metric_only if _same_score(score, (p.status, p.score)) else changing).append(row)
+    scored = [p for p in programs if p.status == "evaluated"]
+    pairs = [(a, b) for a, b in itertools.combinations(scored, 2) if not truth.differing(a, b) and a.code != b.code]
+    return {"rewrites": len(rewrites), "recall_f": recall_f, "recall_any": recall_any,
+            "changing": changing, "metric_only": metric_only,
+            "pairs": len(pairs), "pairs_shared": sum(a.func_hash == b.func_hash for a, b in pairs)}
+
+
+async def probe_share(problem, n: int = 5) -> tuple[float, float, str]:
+    """Median probe seconds and full-evaluation seconds in the sandbox, the way a run calls them."""
+    executor = LocalExecutor(problem, 1)
+    code, probes, fulls = problem.initial_code, [], []
+    riding = len(problem.spec.workloads.stages) > 1
+    for _ in range(n):
+        await asyncio.sleep(0.6)  # as in a run, the next sandbox warms up while other work goes on
+        outcomes = await executor.evaluate(code, probe_repeat=2)
+        fulls.append(sum(o.wall_s for o in outcomes))
+        if riding:
+            probes.append(outcomes[0].probe_s)
+        else:
+            await asyncio.sleep(0.6)
+            probes.append((await executor.probe(code, repeat=2)).wall_s)
+    return statistics.median(probes), statistics.median(fulls), "riding with the first stage" if riding else "own sandbox"
+
+
+# --- one problem ----------------------------------------------------------------------------------------
+
+def bench(name: str, args) -> dict | None:
+    problem = load_problem(name)
+    try:
+        importlib.import_module(problem.evaluator_ref)
+        if name == "moe_gating_triton":
+            import torch  # noqa: F401
+            import triton  # noqa: F401
+    except ImportError as exc:
+        print(f"\n== {name}: skipped ({exc}; the problem needs its GPU extra: pip install -e '.[gpu]')")
+        return None
+    start = time.perf_counter()
+    limits = {k: min(getattr(problem.spec.sandbox, k), args.wall) for k in ("wall_s", "cpu_s")}
+    problem.spec = problem.spec.model_copy(update={"sandbox": problem.spec.sandbox.model_copy(update=limits)})
     with tempfile.TemporaryDirectory() as tmp:
-        factory = open_database(sqlite_url(Path(tmp) / "evolve.db"))
-        with factory.begin() as session:
-            run = Run(name="bench", problem=problem.name, problem_path="", config={})
-            session.add(run)
-        executor = LocalExecutor(problem, 2)
-
-        class Quiet:
-            def recorded(self, program, best):
-                pass
-
-        controller = Controller(problem, factory, run, executor, Limits(len(codes), None), 2, Quiet(),
-                                mutator=ScriptedMutator(codes))
-        start = time.perf_counter()
-        await controller.run()
-        wall = time.perf_counter() - start
-        with factory() as session:
-            stats = repo.dedup_stats(session, run.id)
-            spent = sum(p.eval_seconds or 0.0 for p in repo.programs(session, run.id))
-        factory.kw["bind"].dispose()
-    return wall, spent + stats["probe_seconds"], stats
+        rows, stats, spent = asyncio.run(real_run(problem, args.iterations, Path(tmp)))
+    programs = corpus(problem, rows, args.sources, args.mutants)
+    twice = [Program("initial (again)", problem.initial_code), Program("initial", problem.initial_code)]
+    evaluate_all(problem, twice + programs, args.workers)
+    probed = partial.probed_costs([twice[1].probe])
+    truth = Truth(noisy=set(Truth(set(), set()).differing(*twice)),
+                  remeasured=set(partial.cost_names(problem.spec) - probed))
+    wrong = merges(programs, truth)
+    fig = figures(programs, truth, wrong, recorded(problem, wrong, truth, args.workers))
+    probe_s, full_s, how = asyncio.run(probe_share(problem))
+    fig.update(name=name, probe_s=probe_s, full_s=full_s, how=how, stats=stats, spent=spent, n=len(programs),
+               proposals=len(rows) - 1, show=args.show, noisy=truth.noisy, remeasured=truth.remeasured,
+               wall=time.perf_counter() - start)
+    report(fig)
+    return fig
 
 
-async def scripted(n: int) -> None:
-    problem = load_problem("cache_eviction")
-    codes = stream(problem.initial_code, n, 0.3)
-    dups = sum(1 for _, label in codes if label == "duplicate")
-    off_wall, off_eval, _ = await run_stream(problem, codes, False)
-    on_wall, on_eval, stats = await run_stream(problem, codes, True)
-    print(f"\nscripted stream: {len(codes)} proposals, {dups} of them duplicates ({dups / len(codes):.0%})")
-    print(f"  filter off: {off_eval:.1f} s of evaluation, {off_wall:.1f} s wall")
-    print(f"  filter on : {on_eval:.1f} s of evaluation incl. probes, {on_wall:.1f} s wall; caught "
-          f"{stats['syntactic']} syntactic + {stats['functional']} functional")
-    print(f"  evaluation time saved: {1 - on_eval / off_eval:.0%} (wall {1 - on_wall / off_wall:.0%})")
+def report(f: dict) -> None:
+    s = f["stats"]
+    kinds = "" if not f["remeasured"] else f"; re-measured costs {sorted(f['remeasured'])}"
+    print(f"\n== {f['name']} ({f['n']} programs evaluated in full; noisy metrics {sorted(f['noisy']) or 'none'}{kinds})")
+    print(f"  recall on rewrites equivalent to their source: functional {f['recall_f']}/{f['rewrites']} "
+          f"= {_pct(f['recall_f'], f['rewrites'])}, either level {f['recall_any']}/{f['rewrites']}")
+    print(f"  false merges confirmed by full evaluation: {len(f['changing'])} score-changing, "
+          f"{len(f['metric_only'])} metric-only")
+    for label, original, diff, code in f["changing"] + f["metric_only"]:
+        print(f"    {label} merged with {original}: {', '.join(diff[:6])}{' ...' if len(diff) > 6 else ''} differ")
+        if f["show"]:
+            print("      " + code.replace("\n", "\n      "))
+    print(f"  scored programs with identical metrics sharing a functional hash: {f['pairs_shared']}/{f['pairs']} pairs "
+          f"= {_pct(f['pairs_shared'], f['pairs'])}")
+    print(f"  probe ({f['how']}): {f['probe_s'] * 1000:.1f} ms vs {f['full_s'] * 1000:.0f} ms full evaluation "
+          f"= {_pct(f['probe_s'], f['full_s'])}")
+    print(f"  real run, {f['proposals']} proposals: {s['syntactic']} syntactic + {s['functional']} functional "
+          f"duplicates, {s['partial']} partial hits; {s['seconds_saved'] + s['partial_seconds_saved']:.1f} s of "
+          f"evaluation saved ({f['spent']:.1f} s spent, probes {s['probe_seconds']:.1f} s); {f['wall']:.0f} s")
+
+
+def _pct(a: float, b: float) -> str:
+    return f"{a / b:.1%}" if b else "-"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--stream", type=int, default=40)
+    parser.add_argument("--problems", nargs="+", default=PROBLEMS)
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--sources", type=int, default=4, help="evolved programs to rewrite, besides the initial")
+    parser.add_argument("--mutants", type=int, default=4, help="offline mutations of each source")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--wall", type=float, default=10.0, help="cap on the sandbox's wall and CPU seconds")
+    parser.add_argument("--show", action="store_true", help="print the code diff of every false merge")
     args = parser.parse_args()
-    asyncio.run(corpus())
-    asyncio.run(scripted(args.stream))
+    results = [r for r in (bench(name, args) for name in args.problems) if r]
+    print(f"\n{'problem':<18}{'recall':>9}{'score-chg':>11}{'metric-only':>13}{'pairs':>9}{'probe':>8}{'saved':>8}")
+    for f in results:
+        s = f["stats"]
+        saved = s["seconds_saved"] + s["partial_seconds_saved"]
+        print(f"{f['name']:<18}{_pct(f['recall_f'], f['rewrites']):>9}{len(f['changing']):>11}{len(f['metric_only']):>13}"
+              f"{_pct(f['pairs_shared'], f['pairs']):>9}{_pct(f['probe_s'], f['full_s']):>8}"
+              f"{_pct(saved, saved + f['spent']):>8}")
 
 
 if __name__ == "__main__":

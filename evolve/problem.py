@@ -26,10 +26,15 @@ class _Strict(BaseModel):
 
 
 class Objective(_Strict):
+    """A metric to optimize. `kind`, for the functional hash: `behaviour` when the probe's outputs determine
+    it; `cost` when they do not (op count, code size, runtime): a cost the probe reports under its `costs`
+    key enters the hash, any other is measured again for each hit (see evolve/search/partial.py)."""
+
     name: str
     direction: Literal["max", "min"]
     weight: float = 1.0
     scale: float = Field(1.0, gt=0)
+    kind: Literal["behaviour", "cost"] = "behaviour"
 
 
 class Condition(_Strict):
@@ -39,6 +44,7 @@ class Condition(_Strict):
     equals: bool | float | int | str | None = None
     min: float | None = None
     max: float | None = None
+    kind: Literal["behaviour", "cost"] = "behaviour"  # as for objectives (a constraint; unused in `require`)
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Condition":

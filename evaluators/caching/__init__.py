@@ -6,7 +6,9 @@ cache_size, seed. The candidate defines `priority(now, hits, total_hits, last_ga
 """
 from __future__ import annotations
 
-from evaluators.caching.simulate import PolicyError, simulate
+import functools
+
+from evaluators.caching.simulate import History, PolicyError, simulate
 from evaluators.caching.traces import TRACE_NAMES, make_trace
 from evaluators.common import (
     CandidateError, failure, fingerprint, load_candidate, require_callable, trim_traceback, unchanged,
@@ -15,8 +17,8 @@ from evaluators.common import (
 DEFAULTS = {"traces": list(TRACE_NAMES), "requests": 20000, "objects": 5000, "cache_size": 200, "seed": 1}
 
 
-def _settings(workload: dict) -> dict:
-    unknown = set(workload) - set(DEFAULTS) - {"name"}
+def _settings(workload: dict, extra: tuple = ()) -> dict:
+    unknown = set(workload) - set(DEFAULTS) - {"name", *extra}
     if unknown:
         raise ValueError(f"unknown cache workload keys {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     return {**DEFAULTS, **workload}
@@ -27,9 +29,9 @@ def _policy(program_path: str):
     return require_callable(module, "priority")
 
 
-def _replay(policy, trace, cache_size):
+def _replay(policy, trace, cache_size, history=None):
     try:
-        return simulate(trace, cache_size, policy)
+        return simulate(trace, cache_size, policy, history)
     except PolicyError as exc:
         raise CandidateError(str(exc)) from None
     except Exception as exc:  # raised inside the candidate's priority()
@@ -56,25 +58,36 @@ def evaluate(program_path: str, workload: dict) -> dict:
 
 
 def probe(program_path: str, workload: dict) -> dict:
-    """What the policy decided on short traces: every priority it returned, and what it evicted."""
-    cfg = _settings(workload)
+    """What the policy decided: the objects it evicted, in order, on `windows` ([start, length] pairs, default
+    the whole trace) of each trace, each replayed into an empty cache after the requests before it (which
+    count for `now`, `total_hits` and `last_gap`). Not its raw priorities: policies that rank objects alike
+    (`now` or `2 * now + 5`) evict alike and score alike, so they share a hash. A late window shows what a
+    policy that weighs `now` against counts does late in a long trace, as the full stage sees it."""
+    cfg = _settings(workload, ("windows",))
+    windows = cfg.get("windows") or [[0, cfg["requests"]]]
     try:
-        return _probe(_policy(program_path), cfg)
+        policy = _policy(program_path)
+        out = {}
+        for name in cfg["traces"]:
+            for start, length in windows:
+                trace, history = _window(name, cfg["seed"], cfg["requests"], cfg["objects"], start, length)
+                out[f"{name}@{start}"] = _replay(policy, trace, cfg["cache_size"], history)[1]
+        return out
     except CandidateError as exc:  # hashed by the kind of failure, so equal failures are merged
         last = str(exc).strip().splitlines()[-1]
         return {"__exception__": last.split(":")[0] if "raised" in str(exc) else last}
 
 
-def _probe(policy, cfg: dict) -> dict:
-    out = {}
-    for name in cfg["traces"]:
-        trace = make_trace(name, cfg["seed"], cfg["requests"], cfg["objects"])
-        priorities: list[float] = []
+@functools.lru_cache(maxsize=16)
+def _window(name: str, seed: int, requests: int, objects: int, start: int, length: int):
+    """Requests [start, start + length) of a probe trace and the history before them, made once per process
+    (the probe runs twice in it)."""
+    trace = _trace(name, seed, requests, objects)
+    return trace[start:start + length], History.of(trace[:start]) if start else None
 
-        def recorded(*args, _policy=policy, _out=priorities):
-            value = _policy(*args)
-            _out.append(value)
-            return value
 
-        out[name] = {"priorities": priorities, "evicted": _replay(recorded, trace, cfg["cache_size"])[1]}
-    return out
+@functools.lru_cache(maxsize=8)
+def _trace(name: str, seed: int, requests: int, objects: int):
+    trace = make_trace(name, seed, requests, objects)
+    trace.flags.writeable = False
+    return trace

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -22,17 +23,37 @@ class PolicyError(Exception):
     """The policy returned something that is not a finite number."""
 
 
-def simulate(trace: np.ndarray, cache_size: int, priority: Callable[..., float]) -> tuple[int, list[int]]:
-    """(hits, evicted ids in order) of replaying `trace` under `priority`."""
+@dataclass(frozen=True)
+class History:
+    """The requests before a replay, as the policy's arguments see them: how many, accesses per object,
+    the index of each object's last access."""
+
+    start: int
+    total: dict[int, int]
+    last_seen: dict[int, int]
+
+    @classmethod
+    def of(cls, requests: np.ndarray) -> "History":
+        keys, first_from_end, counts = np.unique(requests[::-1], return_index=True, return_counts=True)
+        last = len(requests) - 1 - first_from_end
+        keys = keys.tolist()
+        return cls(len(requests), dict(zip(keys, counts.tolist())), dict(zip(keys, last.tolist())))
+
+
+def simulate(trace: np.ndarray, cache_size: int, priority: Callable[..., float],
+             history: History | None = None) -> tuple[int, list[int]]:
+    """(hits, evicted ids in order) of replaying `trace` under `priority`. With `history`, the requests
+    before `trace` count for `now`, `total_hits` and `last_gap` (the cache starts empty all the same):
+    a short replay of the end of a long trace, where a policy weighing `now` may decide otherwise."""
     heap: list[tuple[float, int, int]] = []
     current: dict[int, int] = {}  # object id -> seq of its live heap entry
     hits_in_cache: dict[int, int] = {}
-    total: dict[int, int] = {}
-    last_seen: dict[int, int] = {}
+    total = dict(history.total) if history else {}
+    last_seen = dict(history.last_seen) if history else {}
     floor = 0.0
     hits = 0
     evicted: list[int] = []
-    for now, key in enumerate(trace.tolist()):
+    for now, key in enumerate(trace.tolist(), history.start if history else 0):
         if key in current:
             hits += 1
             hits_in_cache[key] += 1

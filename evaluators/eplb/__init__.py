@@ -3,7 +3,10 @@
 evaluate(): for each rebalance window w, build a placement from window w's loads,
 score GPU balancedness on window w (in-sample) and w + 1 (what serving sees),
 and time the candidate (median of several calls, evaluator's own clock).
-probe(): the placement arrays on the small probe workload, for functional hashing.
+With `measure: cost` in the workload only the runtime is measured (the same timed calls,
+unchecked and unscored) and `adrs_score` is computed from the `known` balancedness: how a
+functional hit, whose placements are its original's, is scored.
+probe(): the placements on the probe workload's windows, up to what no metric can see.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import numpy as np
 
 from evaluators.common import CandidateError, failure, fingerprint, load_candidate, require_callable, unchanged
 
-from .runner import API, extra_timings, place
+from .runner import API, extra_timings, place, timed_call
 from .simulate import adrs_score, score_window
 from .workloads import GENERATOR_VERSION, NAMED, WorkloadError, build_workload
 
@@ -26,10 +29,14 @@ def _mean(rows: list[dict], key: str) -> float:
 
 def evaluate(program_path: str, workload: dict | None = None) -> dict:
     """Score the candidate at `program_path` on the workload; never raises for a bad candidate."""
+    workload = dict(workload or {})
+    measure, known = workload.pop("measure", "all"), workload.pop("known", None) or {}
     try:
         wl = build_workload(workload)
     except WorkloadError as exc:
         return failure(f"bad workload: {exc}")
+    if measure == "cost":
+        return _costs(program_path, wl, known)
     before = fingerprint(wl.load)  # the loads are built before the candidate is imported
     try:
         fn = require_callable(load_candidate(program_path), API)
@@ -66,15 +73,43 @@ def evaluate(program_path: str, workload: dict | None = None) -> dict:
     return {"metrics": metrics, "artifacts": artifacts}
 
 
-def probe(program_path: str, workload: dict | None = None):
-    """The candidate's placement on the probe workload's first window, as JSON-able lists."""
+def _costs(program_path: str, wl, known: dict) -> dict:
+    """The runtime alone, timed on the same calls as a full evaluation; adrs_score from `known` balancedness."""
     try:
-        wl = build_workload(workload or {"name": "tiny", "seed": 0})
+        fn = require_callable(load_candidate(program_path), API)
+        times = [timed_call(fn, wl, w) for w in range(wl.eval_windows)]
+        times = extra_timings(fn, wl, times)
+    except CandidateError as exc:
+        return failure(str(exc))
+    runtime = statistics.median(times)
+    metrics = {"runtime_s": runtime}
+    if isinstance(known.get("balancedness"), (int, float)):
+        metrics["adrs_score"] = adrs_score(float(known["balancedness"]), runtime)
+    feedback = f"runtime {runtime * 1e3:.2f} ms (median of {len(times)} calls)"
+    return {"metrics": metrics, "artifacts": {"call_seconds": [round(t, 6) for t in times], "feedback": feedback}}
+
+
+def probe(program_path: str, workload: dict | None = None):
+    """The candidate's placements on the probe workload's windows (one trace per seed of `seeds`, or the one
+    `seed`), as the metrics see them: per layer, the experts on each GPU and the GPUs on each node as sorted
+    lists (slot order, GPU order within a node and node order change no load: placements differing only
+    there share a hash)."""
+    workload = dict(workload or {"name": "tiny", "seed": 0})
+    seeds = workload.pop("seeds", None) or [workload.pop("seed", 0)]
+    try:
+        loads = [build_workload({**workload, "seed": seed}) for seed in seeds]
     except WorkloadError as exc:
         return {"error": f"bad workload: {exc}"}
     try:
         fn = require_callable(load_candidate(program_path), API)
-        (phy2log, log2phy, logcnt), _ = place(fn, wl, 0)
+        return [canonical(place(fn, wl, w)[0][0], wl.setup) for wl in loads for w in range(wl.eval_windows)]
     except CandidateError as exc:
         return {"error": str(exc)}
-    return {"phy2log": phy2log.tolist(), "log2phy": log2phy.tolist(), "logcnt": logcnt.tolist()}
+
+
+def canonical(phy2log: np.ndarray, setup) -> list:
+    """phy2log [layers, slots] up to slot order on a GPU, GPU order on a node and node order."""
+    gpus = np.sort(phy2log.reshape(setup.num_layers, setup.num_gpus, setup.slots_per_gpu), axis=2).tolist()
+    per_node = setup.num_gpus // setup.num_nodes
+    return [sorted(sorted(layer[n * per_node:(n + 1) * per_node]) for n in range(setup.num_nodes))
+            for layer in gpus]

@@ -39,6 +39,16 @@ def place(fn, workload: Workload, window: int) -> tuple[tuple[np.ndarray, ...], 
     return arrays, elapsed
 
 
+def timed_call(fn, workload: Workload, window: int) -> float:
+    """Wall seconds of one unchecked call on a window's loads (a cost-only evaluation: the placement
+    is known to be its original's)."""
+    s = workload.setup
+    arg = _as_input(workload.load[window], workload.array)
+    start = perf_counter()
+    call_candidate(fn, arg, s.num_replicas, s.num_groups, s.num_nodes, s.num_gpus)
+    return perf_counter() - start
+
+
 def extra_timings(fn, workload: Workload, spent: list[float]) -> list[float]:
     """More timed calls on window 0 until `repeats` samples exist or the time budget is used."""
     times = list(spent)

@@ -155,7 +155,13 @@ def _speed(fn, cfg: dict) -> dict:
 
 
 def evaluate(program_path: str, workload: dict | None = None) -> dict:
-    """Correctness (any device) or speed (CUDA only) of the candidate kernel; never raises for a bad kernel."""
+    """Correctness (any device) or speed (CUDA only) of the candidate kernel; never raises for a bad kernel.
+    With `measure: cost` (a functional hit) only the speed stage runs: correctness follows from the probe."""
+    workload = dict(workload or {})
+    measure = workload.pop("measure", "all")
+    workload.pop("known", None)
+    if measure == "cost" and workload.get("stage", "correctness") == "correctness":
+        return {"metrics": {}, "artifacts": {"skipped": "a cost-only evaluation: correctness is the original's"}}
     try:
         cfg = _settings(workload)
         device = detect()
@@ -183,13 +189,18 @@ def evaluate(program_path: str, workload: dict | None = None) -> dict:
 
 
 def probe(program_path: str, workload: dict | None = None):
-    """The chosen experts on one small logits matrix (for functional hashing)."""
+    """The chosen experts and their weights (rounded to 5 decimals) on the small shapes the
+    interpreter checks, for functional hashing: a kernel wrong on one of them is not a correct one's twin."""
     device = detect()
     try:
         _check_source(Path(program_path).read_text(encoding="utf-8"))
         fn = require_callable(load_candidate(program_path), API)
-        logits = make_logits(4, 16, 0, device.torch_device)
-        w, idx = call_candidate(fn, logits, 2)
-        return {"indices": idx.long().cpu().tolist(), "weights": [round(v, 5) for v in w.flatten().cpu().tolist()]}
-    except (CandidateError, ValueError, TypeError) as exc:
+        out = []
+        for tokens, experts, k in INTERPRETER_SHAPES:
+            logits = make_logits(tokens, experts, 0, device.torch_device)
+            w, idx = call_candidate(fn, logits, k)
+            out.append({"indices": idx.long().cpu().tolist(),
+                        "weights": [round(v, 5) for v in w.flatten().cpu().tolist()]})
+        return out
+    except (CandidateError, ValueError, TypeError, AttributeError) as exc:
         return {"error": str(exc)}

@@ -6,11 +6,14 @@ domain), `points`, `seed`, `domain` ([lo, hi], narrows the function's domain),
 `count_ops` (float operations per element on counting arrays), `timing` (time
 relative to NumPy's own float32 routine, interleaved, median), `timing_points`,
 `repeats`, `chunk` (points per chunk: memory stays bounded).
-`verify(program_path, workload)` checks every float32 of the domain, or part
+`measure: cost` (a functional hit's evaluation) measures only the time ratio, where the
+stage times. `verify(program_path, workload)` checks every float32 of the domain, or part
 `part` of `parts` of it; `evolve verify` runs the parts in the sandbox.
+probe(): the output bits (a digest) on the sample stage's points, and the op count on them.
 """
 from __future__ import annotations
 
+import functools
 import statistics
 from pathlib import Path
 
@@ -26,7 +29,7 @@ from .targets import Target, get_target
 
 DEFAULTS = {"function": "exp", "check": "sample", "points": 100_000, "seed": 1, "domain": None,
             "count_ops": None, "timing": None, "timing_points": 1 << 20, "repeats": 7,
-            "chunk": 1 << 20, "part": 0, "parts": 1, "name": None}
+            "chunk": 1 << 20, "part": 0, "parts": 1, "name": None, "measure": "all", "known": None}
 
 
 class WorkloadError(ValueError):
@@ -73,8 +76,15 @@ def run_kernel(fn, x: np.ndarray) -> np.ndarray:
 
 
 def sample_points(target: Target, lo: int, hi: int, n: int, seed: int) -> np.ndarray:
-    """Edge cases, then half uniform in x and half uniform over the bit patterns."""
+    """Edge cases, then half uniform in x and half uniform over the bit patterns (read-only: made once per
+    process, so the probe riding with the sample stage and the stage itself pay for them once)."""
+    return _points(target.name, lo, hi, n, seed)
+
+
+@functools.lru_cache(maxsize=4)
+def _points(name: str, lo: int, hi: int, n: int, seed: int) -> np.ndarray:
     from .floatbits import from_ordered
+    target = get_target(name)
     rng = np.random.default_rng(seed)
     edges = target.edges(target)
     edges = edges[(edges >= from_ordered(np.array([lo]))[0]) & (edges <= from_ordered(np.array([hi]))[0])]
@@ -82,7 +92,9 @@ def sample_points(target: Target, lo: int, hi: int, n: int, seed: int) -> np.nda
     xlo, xhi = float(from_ordered(np.array([lo]))[0]), float(from_ordered(np.array([hi]))[0])
     uniform = rng.uniform(xlo, xhi, rest // 2).astype(np.float32).clip(xlo, xhi)
     bits = from_ordered(rng.integers(lo, hi + 1, rest - rest // 2, dtype=np.int64))
-    return np.concatenate([edges, uniform, bits]).astype(np.float32)
+    points = np.concatenate([edges, uniform, bits]).astype(np.float32)
+    points.flags.writeable = False
+    return points
 
 
 def _load(program_path: str, target: Target):
@@ -141,6 +153,8 @@ def evaluate(program_path: str, workload: dict | None = None) -> dict:
         lo, hi = bounds(target, cfg["domain"])
     except (WorkloadError, ValueError) as exc:
         return failure(f"bad workload: {exc}")
+    if cfg["measure"] == "cost":
+        return _costs(program_path, target, cfg, lo, hi)
     start, calls = perf_counter(), []
     try:
         with trapped() as calls:
@@ -170,17 +184,44 @@ def evaluate(program_path: str, workload: dict | None = None) -> dict:
     return {"metrics": metrics, "artifacts": artifacts}
 
 
+def _costs(program_path: str, target: Target, cfg: dict, lo: int, hi: int) -> dict:
+    """Only what is measured again for a functional hit: the time ratio, where this stage times
+    (the op count is in the probe's hash, the ULP error follows from the outputs)."""
+    calls: list[str] = []
+    try:
+        with trapped() as calls:
+            fn = _load(program_path, target)
+            info = _time_ratio(fn, target, lo, hi, cfg) if cfg["timing"] else {}
+        _refuse_if_called(calls)
+    except (CandidateError, Dishonest) as exc:
+        return failure(str(exc), honest=not isinstance(exc, Dishonest))
+    metrics = {"time_ratio": info["time_ratio"]} if info else {}
+    return {"metrics": metrics, "artifacts": {k: v for k, v in info.items() if k not in metrics}}
+
+
 def probe(program_path: str, workload: dict | None = None):
-    """The kernel's output bits on the edge cases (what it computes, for functional hashing)."""
+    """What the kernel computes and what it costs, for functional hashing: a digest of its output bits on
+    the sample stage's points (edge cases first), and its float operations on them (`costs`: the count
+    enters the hash, so a copy with one more op is not its parent's duplicate)."""
+    import hashlib
     cfg = settings(workload)
     target = get_target(cfg["function"])
-    x = target.edges(target)
+    lo, hi = bounds(target, cfg["domain"])
+    x = sample_points(target, lo, hi, int(cfg["points"]), int(cfg["seed"]))
+    calls: list[str] = []
     try:
-        with trapped():
-            out = run_kernel(_load(program_path, target), x)
-    except (CandidateError, Dishonest) as exc:
-        return {"error": str(exc)}
-    return out.view(np.int32).tolist()
+        with trapped() as calls:
+            fn = _load(program_path, target)
+            out = run_kernel(fn, x)
+            with np.errstate(all="ignore"):
+                counted, ledger = count_ops(fn, x)
+        _refuse_if_called(calls)
+    except (CandidateError, Dishonest, OpRefused) as exc:
+        return {"error": str(exc).splitlines()[0]}
+    bits = out.view(np.int32)
+    return {"bits": hashlib.sha256(bits.tobytes()).hexdigest(), "points": int(x.size),
+            "counting_differs": not np.array_equal(counted.view(np.int32), bits),
+            "op_elements": ledger.elements, "costs": {"ops_per_element": ledger.elements / x.size}}
 
 
 def verify(program_path: str, workload: dict | None = None) -> dict:

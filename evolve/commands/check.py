@@ -2,8 +2,11 @@
 
 Validates the YAML, scores the starting program through the evaluator in the
 sandbox (the same path a run takes), runs the probe twice to show it is
-deterministic, and prints the score. Exit 0 when the starting program scores
-and the probe is deterministic, 1 otherwise.
+deterministic, and prints the score. With functional dedup on, it also checks
+that the hash covers every objective and constraint (evolve/search/coverage.py):
+each is determined by the probe's outputs or declared `kind: cost`. Exit 0 when
+the starting program scores, the probe is deterministic and the hash covers the
+score, 1 otherwise.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from rich.text import Text
 
 from evolve.executor import LocalExecutor
 from evolve.problem import load_problem
+from evolve.search import coverage
 from evolve.search.scoring import assess
 
 OK, BAD, WARN = ("ok", "green"), ("FAIL", "bold red"), ("note", "yellow")
@@ -37,7 +41,11 @@ async def _run(problem, concurrency: int = 1):
     executor = LocalExecutor(problem, concurrency)
     outcomes = await executor.evaluate(problem.initial_code)
     probes = [await executor.probe(problem.initial_code) for _ in range(2)]
-    return outcomes, probes
+    cover = None
+    if problem.spec.dedup.functional and all(p is not None and p.ok for p in probes) and \
+            assess(problem.spec.objectives, problem.spec.constraints, outcomes)[0] == "evaluated":
+        cover = await coverage.measure(problem, executor, outcomes, list(probes[0].result))
+    return outcomes, probes, cover
 
 
 def check(ref: str, console: Console) -> int:
@@ -47,7 +55,7 @@ def check(ref: str, console: Console) -> int:
                       f"({', '.join(f'{o.name} {o.direction}' for o in spec.objectives)}), "
                       f"{len(spec.workloads.stages)} stage(s), evaluator {spec.evaluator}")
     _say(console, None, f"running the starting program {spec.program} in the sandbox ({spec.sandbox.backend})...")
-    outcomes, probes = asyncio.run(_run(problem))
+    outcomes, probes, cover = asyncio.run(_run(problem))
     shown = _report_stages(outcomes, console)
     status, score, metrics, error = assess(spec.objectives, spec.constraints, outcomes)
     failed = status != "evaluated"
@@ -57,6 +65,7 @@ def check(ref: str, console: Console) -> int:
         _say(console, BAD, f"the starting program is {status}: {_once(error, shown)}")
         _say(console, None, "    a run needs a starting program that scores: fix the evaluator or initial.py first.")
     failed |= _report_probe(probes, console)
+    failed |= cover is not None and _report_coverage(cover, console)
     if failed:
         _say(console, None, f"\n{problem.name}: not ready.")
         return 1
@@ -104,6 +113,27 @@ def _report_probe(probes, console: Console) -> bool:
     shown = json.dumps(probes[0].result, default=str)
     _say(console, OK, f"probe is deterministic: two runs gave the same outputs (hash {a}): {shown[:120]}")
     return False
+
+
+def _report_coverage(cover: coverage.Coverage, console: Console) -> bool:
+    """Print what the functional hash covers; True when an objective or constraint is left out."""
+    refusals = cover.refusals()
+    for text in refusals:
+        _say(console, BAD, text)
+    for name, (value, _) in cover.probed.items():
+        _say(console, OK, f"cost '{name}' = {value!r} is measured by the probe: it is part of the functional hash")
+    for name, value in cover.remeasured.items():
+        if value is None:
+            _say(console, WARN, f"cost '{name}' is not reported by a cost-only run (workload `measure: cost`): "
+                                "a functional hit is evaluated in full")
+        else:
+            _say(console, OK, f"cost '{name}' is measured again for each hit, in a cost-only run "
+                              f"({cover.cost_s:.2f} s; a full evaluation {cover.full_s:.2f} s)")
+    if cover.twin:
+        _say(console, None, f"    {cover.twin}")
+    if not refusals:
+        _say(console, OK, "the functional hash covers every objective and constraint")
+    return bool(refusals)
 
 
 def cmd_check(args, console: Console) -> int:

@@ -139,6 +139,40 @@ def record_duplicate(session: Session, program_id: int, original: Program, level
     return program
 
 
+COST_PREFIX = "cost:"  # the evaluations rows of a cost-only run (a partial evaluation of a hit)
+
+
+def record_partial(session: Session, program_id: int, original: Program, ran: Iterable, costs: list,
+                   **fields) -> Program:
+    """A hit scored by a partial evaluation: the stages it ran in full (`ran`), then its cost-only runs
+    (rows `cost:STAGE`; the last one notes the original and the seconds saved against its evaluation)."""
+    ran = list(ran)
+    spent = sum(o.wall_s for o in [*ran, *costs])
+    if costs:
+        costs[-1].artifacts = {**costs[-1].artifacts, "behaviour_of": number(original),
+                               "seconds_saved": max(0.0, (original.eval_seconds or 0.0) - spent)}
+    program = session.get(Program, program_id)
+    program.eval_seconds = add_evaluations(session, program_id, ran) + add_evaluations(
+        session, program_id, costs, prefix=COST_PREFIX)
+    for key, value in fields.items():
+        setattr(program, key, value)
+    program.evaluated_at = utcnow()
+    return program
+
+
+def partial_hits(session: Session, run_id: int) -> set[int]:
+    """Ids of the run's programs scored by a partial evaluation (they have `cost:` evaluations rows)."""
+    query = select(Evaluation.program_id).join(Program).where(
+        Program.run_id == run_id, Evaluation.stage.like(COST_PREFIX + "%")).distinct()
+    return set(session.scalars(query))
+
+
+def stage_metrics(session: Session, program_id: int) -> list[tuple[str, dict | None]]:
+    """(stage, metrics) of a program's evaluations rows, in the order they were written."""
+    query = select(Evaluation.stage, Evaluation.metrics).where(Evaluation.program_id == program_id)
+    return [tuple(r) for r in session.execute(query.order_by(Evaluation.id))]
+
+
 def credit_duplicates(session: Session, original_id: int) -> None:
     """Give the duplicates recorded while `original_id` was in flight its score and metrics."""
     original = session.get(Program, original_id)
@@ -168,7 +202,9 @@ def dedup_stats(session: Session, run_id: int, tolerance: float = 1e-9) -> dict:
     rows = list(session.scalars(select(Program).where(Program.run_id == run_id)))
     by_id = {p.id: p for p in rows}
     dups = [p for p in rows if p.status == "duplicate"]
-    audits = [p for p in rows if p.duplicate_of is not None and p.status != "duplicate"]
+    partial_ids = partial_hits(session, run_id)
+    partial = [p for p in rows if p.id in partial_ids]
+    audits = [p for p in rows if p.duplicate_of is not None and p.status != "duplicate" and p.id not in partial_ids]
     collisions = [p for p in audits if _differs(p, by_id.get(p.duplicate_of), tolerance)]
     probe_s = session.scalar(select(func.coalesce(func.sum(Evaluation.wall_s), 0.0)).join(Program).where(
         Program.run_id == run_id, Evaluation.stage == "probe"))
@@ -178,6 +214,9 @@ def dedup_stats(session: Session, run_id: int, tolerance: float = 1e-9) -> dict:
         "evaluations_saved": len(dups),
         "seconds_saved": sum(max(0.0, (by_id[p.duplicate_of].eval_seconds or 0.0) - (p.eval_seconds or 0.0))
                              for p in dups if p.duplicate_of in by_id),
+        "partial": len(partial),  # hits scored by measuring their costs only (kind: cost objectives)
+        "partial_seconds_saved": sum(max(0.0, (by_id[p.duplicate_of].eval_seconds or 0.0) - (p.eval_seconds or 0.0))
+                                     for p in partial if p.duplicate_of in by_id),
         "probe_seconds": float(probe_s or 0.0),
         "unhashable": sum(p.dedup_level == "unhashable" for p in rows),
         "audited": len(audits),

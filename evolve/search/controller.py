@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from evolve.db import repo
 from evolve.db.models import Program, Run
+from evolve.search import partial
 from evolve.search.dedup import Deduplicator, Verdict
 from evolve.mutate.offline import OfflineMutator
 from evolve.search.propose import Draft, make_proposer
 from evolve.search.population import Member, Population
 from evolve.problem import Problem
-from evolve.search.scoring import assess, objective_vector, violation
+from evolve.search.scoring import assess, assess_metrics, objective_vector, violation
 
 MAX_FRUITLESS_PROPOSALS = 200
 
@@ -83,7 +84,7 @@ class Controller:
         with self.factory() as session:
             rows = repo.programs(session, self.run_row.id)
             members, cells = repo.population_rows(session, self.run_row.id)
-        self.dedup.restore(rows)
+            self.dedup.restore(rows, repo.partial_hits(session, self.run_row.id))
         with self.factory.begin() as session:
             self.proposer.restore(session, self.run_row.id)
             repo.add_llm_calls(session, self.run_row.id, None, self.llm_preflight)
@@ -205,12 +206,13 @@ class Controller:
         program = self._insert(draft.calls, code=draft.code, diff=unified_diff(parent.code, draft.code, parent.id),
                                ast_hash=verdict.ast_hash, **fields)
         await self._screen(program, verdict)
-        scored = program.status == "evaluated" and program.duplicate_of is None
+        scored = program.status == "evaluated" and (program.duplicate_of is None or program.id in self.dedup.partial)
         self.proposer.observe(draft, program.score - parent.score if scored else None)
 
     async def _screen(self, program: Program, verdict: Verdict) -> None:
-        """A written candidate through the duplicate filter, then evaluation unless it is a duplicate.
-        New children, the starting program and programs left pending by a stopped run all pass here."""
+        """A written candidate through the duplicate filter, then evaluation unless it is a duplicate (a hit
+        whose costs the hash does not hold is evaluated for those only). New children, the starting program
+        and programs left pending by a stopped run all pass here."""
         if verdict.original_id is None:
             self.dedup.register(program.id, verdict)
             if not self.dedup.rides_along(len(self.problem.spec.workloads.stages)):
@@ -233,21 +235,68 @@ class Controller:
 
     async def _evaluate(self, program: Program, verdict: Verdict | None = None) -> None:
         stages = self.problem.spec.workloads.stages
+        ran: list = []  # stages run in full so far
         if verdict is not None and verdict.level is None and self.dedup.rides_along(len(stages)):
             # the probe rides with the first stage; a hit skips the later (costlier) stages
-            first = await self.executor.evaluate(program.code, stages[:1], probe_repeat=2)
-            verdict = self.dedup.judge(first[0].probe, verdict, first[0].probe_s)
+            ran = await self.executor.evaluate(program.code, stages[:1], probe_repeat=2)
+            verdict = self.dedup.judge(ran[0].probe, verdict, ran[0].probe_s)
             if verdict.original_id is None:
                 self.dedup.register(program.id, verdict)
             self._notes()
             if verdict.original_id is not None and not verdict.evaluate_anyway:
-                self._record_duplicate(program, verdict, first)
+                self._record_duplicate(program, verdict, ran)
                 return
-            rest = await self.executor.evaluate(program.code, stages[1:]) if first[-1].passed else []
-            outcomes = first + rest
+        if verdict is not None and verdict.evaluate_anyway == "cost":  # a hit whose costs the hash does not hold
+            if (not ran or ran[-1].passed) and await self._evaluate_costs(program, verdict, ran):
+                return
+            verdict.original_id = verdict.evaluate_anyway = None  # evaluated in full: a program of its own
+        if ran:
+            outcomes = ran + (await self.executor.evaluate(program.code, stages[1:]) if ran[-1].passed else [])
         else:
             outcomes = await self.executor.evaluate(program.code)
         self._record(program, outcomes, verdict)
+
+    async def _evaluate_costs(self, program: Program, verdict: Verdict, ran: list) -> bool:
+        """A partial evaluation: the hit's costs measured again, the rest its original's, scored as a program
+        of its own. False when it must be evaluated in full (its original is still in flight, or a run failed)."""
+        stages = self.problem.spec.workloads.stages
+        with self.factory() as session:
+            original = session.get(Program, verdict.original_id)
+            source = partial.sources(repo.stage_metrics(session, original.id), [s.name for s in stages])
+        if original.status == "failed":  # no costs to measure against a failure: a plain duplicate
+            self._record_duplicate(program, verdict, ran)
+            return True
+        if original.status not in ("evaluated", "infeasible"):
+            return False
+        names, required = self.dedup.remeasure(verdict)
+        known = {k: v for k, v in (original.metrics or {}).items() if k not in self.dedup.costs}
+        todo = partial.cost_stages(stages, names, source, known, done=[o.stage.name for o in ran])
+        costs = await self.executor.evaluate(program.code, todo) if todo else []
+        metrics, why = partial.merge(original.metrics or {}, [*ran, *costs], names, source, required)
+        if metrics is None:
+            self.dedup.notes.append(f"#{repo.number(program)}: {why}; evaluated in full")
+            self._notes()
+            return False
+        self._record_partial(program, verdict, original, ran, costs, metrics)
+        return True
+
+    def _record_partial(self, program: Program, verdict: Verdict, original: Program, ran: list, costs: list,
+                        metrics: dict) -> None:
+        spec = self.problem.spec
+        program.status, program.score, program.error = assess_metrics(spec.objectives, spec.constraints, metrics)
+        program.metrics, program.duplicate_of = metrics, original.id
+        program.original_number = repo.number(original)
+        miss = violation(spec.constraints, metrics) if program.status == "infeasible" else None
+        self.dedup.partial.add(program.id)
+        ops = self._admit(program)
+        with self.factory.begin() as session:
+            if verdict.probe_wall_s:
+                repo.add_probe_evaluation(session, program.id, verdict.probe_wall_s)
+            repo.record_partial(session, program.id, original, ran, costs, status=program.status, score=program.score,
+                                metrics=metrics, error=program.error, violation=miss, func_hash=verdict.func_hash,
+                                dedup_level=verdict.level, duplicate_of=original.id)
+            repo.apply_population_ops(session, self.run_row.id, ops)
+        self._reported(program, ops)
 
     def _record_duplicate(self, program: Program, verdict: Verdict, outcomes: list = ()) -> None:
         """A hit: no (further) evaluation; linked to its original and credited with its score."""
@@ -273,22 +322,11 @@ class Controller:
         miss = violation([*stage_rules, *spec.constraints], metrics) if status == "infeasible" else None
         program.status, program.score, program.metrics, program.error = status, score, metrics, error
         ops = []
-        best_before = self.population.best()
         link = verdict is not None and verdict.original_id is not None  # a hit evaluated anyway
         if link:
             self.since_improvement += 1
-        elif status == "evaluated":
-            member = self._member(program)
-            ops = self.population.seed(member) if program.iteration == 0 else self.population.add(member)
-            ops += self.population.maybe_migrate() + self.population.maybe_reseed()
-            improved = best_before is None or score > best_before.score
-            self.since_improvement = 0 if improved else self.since_improvement + 1
         else:
-            self.since_improvement += 1
-            if program.iteration == 0:
-                self.initial_error = error
-            elif error:
-                self.proposer.failed(f"#{program.id} ({program.mutation}) {status}: {error[-400:]}")
+            ops = self._admit(program)
         fields = dict(status=status, score=score, metrics=metrics or None, error=error, violation=miss)
         if verdict is not None:
             fields.update(func_hash=verdict.func_hash, dedup_level=verdict.level,
@@ -303,6 +341,26 @@ class Controller:
                 self.population.rescore(verdict.original_id, new_score)
             if not link:
                 repo.credit_duplicates(session, program.id)
+        self._reported(program, ops)
+
+    def _admit(self, program: Program) -> list:
+        """A scored program into the population (the changes to persist); patience and failure bookkeeping."""
+        if program.status != "evaluated":
+            self.since_improvement += 1
+            if program.iteration == 0:
+                self.initial_error = program.error
+            elif program.error:
+                self.proposer.failed(f"#{program.id} ({program.mutation}) {program.status}: {program.error[-400:]}")
+            return []
+        best_before = self.population.best()
+        member = self._member(program)
+        ops = self.population.seed(member) if program.iteration == 0 else self.population.add(member)
+        ops += self.population.maybe_migrate() + self.population.maybe_reseed()
+        improved = best_before is None or program.score > best_before.score
+        self.since_improvement = 0 if improved else self.since_improvement + 1
+        return ops
+
+    def _reported(self, program: Program, ops: list) -> None:
         best = self.population.best()
         self.reporter.recorded(program, best.score if best else None)
         if any(op.via == "migration" for op in ops) and hasattr(self.reporter, "note"):

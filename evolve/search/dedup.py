@@ -4,14 +4,16 @@ A hit is recorded as a `duplicate` of the program it matches and is credited
 with its score, at no evaluation cost. By policy a hit may be evaluated anyway:
 an `audit_rate` share of hits measures how often equal hashes give different
 scores (the collision rate), and `reevaluate_hits` folds up to N hits into the
-original's score, for problems whose metrics are noisy.
+original's score, for problems whose metrics are noisy. Where an objective or
+constraint is a `cost` the probe does not report (a runtime), a hit is evaluated
+partially instead: its costs measured, the rest its original's (evolve/search/partial.py).
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 
-from evolve.search import fhash
+from evolve.search import fhash, partial
 from evolve.problem import Problem
 
 
@@ -23,9 +25,10 @@ class Verdict:
     func_hash: str | None = None
     original_id: int | None = None  # the program it duplicates, if any
     level: str | None = None  # syntactic | functional | unhashable
-    evaluate_anyway: str | None = None  # audit | reevaluate
+    evaluate_anyway: str | None = None  # audit | reevaluate | cost (a partial evaluation)
     probe_wall_s: float = 0.0
     note: str = ""
+    probed: frozenset[str] | None = None  # the costs its probe reported (in its hash)
 
 
 class Deduplicator:
@@ -35,6 +38,9 @@ class Deduplicator:
         self.ast_index: dict[str, int] = {}
         self.func_index: dict[str, int] = {}
         self.samples: dict[int, int] = {}  # original id -> hits folded into its score
+        self.costs = partial.cost_names(problem.spec)  # kind: cost objectives and constraints
+        self.probed: frozenset[str] = frozenset()  # the costs the probe reports, once a probe has run
+        self.partial: set[int] = set()  # programs scored by a partial evaluation
         probe = problem.spec.workloads.probe
         self.functional = self.cfg.functional and probe is not None
         self.key = fhash.cache_key(problem.name, problem.evaluator_ref, probe or {}, self.cfg.float_bits)
@@ -42,11 +48,13 @@ class Deduplicator:
         if self.cfg.functional and probe is None:
             self.notes.append("functional hashing is off: the problem declares no `workloads.probe`")
 
-    def restore(self, rows) -> None:
+    def restore(self, rows, partial_ids: set[int] = frozenset()) -> None:
         """Index the programs already in the run (the first of each hash is the original)."""
+        self.partial |= set(partial_ids)
         for row in rows:
             if row.duplicate_of is not None:
-                self.samples[row.duplicate_of] = self.samples.get(row.duplicate_of, 0) + (row.status != "duplicate")
+                folded = row.status != "duplicate" and row.id not in self.partial
+                self.samples[row.duplicate_of] = self.samples.get(row.duplicate_of, 0) + folded
                 continue
             if self.cfg.syntactic and row.ast_hash:
                 self.ast_index.setdefault(row.ast_hash, row.id)
@@ -101,6 +109,8 @@ class Deduplicator:
             verdict.func_hash = fhash.functional_hash(self.key, list(outputs), self.cfg.float_bits)
         except (fhash.Unhashable, TypeError) as exc:
             return self._unhashable(verdict, str(exc))
+        verdict.probed = partial.probed_costs(outputs)
+        self.probed |= verdict.probed
         original = self.func_index.get(verdict.func_hash)
         if original is not None:
             verdict.original_id, verdict.level = original, "functional"
@@ -122,7 +132,16 @@ class Deduplicator:
             verdict.evaluate_anyway = "reevaluate"
         elif self.cfg.audit_rate > 0 and self.rng.random() < self.cfg.audit_rate:
             verdict.evaluate_anyway = "audit"
+        elif self.costs - self.probed:
+            verdict.evaluate_anyway = "cost"
         return verdict
+
+    def remeasure(self, verdict: Verdict) -> tuple[frozenset[str], frozenset[str]]:
+        """A partial hit's costs to measure again (those its hash does not hold), and of them the ones its
+        cost-only run must report: all for a functional hit; none for a syntactic one (the same code:
+        whatever the run does not measure is the original's)."""
+        names = self.costs - (verdict.probed if verdict.probed is not None else self.probed)
+        return names, names if verdict.level == "functional" else frozenset()
 
     def take_notes(self) -> list[str]:
         notes, self.notes = self.notes, []

@@ -166,5 +166,17 @@ def assess(objectives, constraints, outcomes) -> tuple[str, float | None, dict, 
         return "failed", None, metrics, str(exc)
 
 
+def assess_metrics(objectives, constraints, metrics: dict) -> tuple[str, float | None, str | None]:
+    """(status, score, error) of a complete set of metrics (a partial evaluation's, merged): `infeasible` when
+    a constraint is unmet, `failed` when an objective is missing, else `evaluated`."""
+    reason = first_unmet(constraints, metrics)
+    if reason:
+        return "infeasible", None, f"constraint not met: {reason}"
+    try:
+        return "evaluated", weighted_score(objectives, metrics), None
+    except ValueError as exc:
+        return "failed", None, str(exc)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

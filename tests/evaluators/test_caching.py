@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from evaluators import caching
-from evaluators.caching.simulate import belady_hits, lfu, lru, simulate
+from evaluators.caching.simulate import History, belady_hits, lfu, lru, simulate
 from evaluators.caching.traces import make_trace
 
 INITIAL = "problems/cache_eviction/initial.py"
@@ -85,9 +85,46 @@ def test_unknown_workload_key_is_an_error():
 def test_probe_returns_decisions(root):
     workload = {"requests": 300, "objects": 60, "cache_size": 10, "traces": ["zipf"]}
     out = caching.probe(str(root / INITIAL), workload)
-    assert set(out) == {"zipf"} and len(out["zipf"]["evicted"]) > 0
-    assert out["zipf"]["priorities"] == list(range(300))  # LRU: the priority is the request index
+    trace = make_trace("zipf", 1, 300, 60)
+    assert out == {"zipf@0": simulate(trace, 10, lru)[1]}  # what LRU evicted, in order; no raw priorities
     assert out == caching.probe(str(root / INITIAL), workload)
+
+
+def test_a_late_probe_window_replays_after_the_history_before_it():
+    """`now`, `total_hits` and `last_gap` in a window are what they are at that point of the whole trace."""
+    trace = make_trace("zipf", 0, 3000, 300)
+    window, whole = [], []
+    simulate(trace[2000:], 20, lambda *a: window.append(a[:4]) or a[0], History.of(trace[:2000]))
+    simulate(trace, 20, lambda *a: whole.append(a[:4]) or a[0])
+    late = [(now, th, gap) for now, _, th, gap in whole[2000:]]
+    assert [(now, th, gap) for now, _, th, gap in window] == late  # hits start over: the cache starts empty
+    out = caching.probe(INITIAL, {"traces": ["zipf"], "requests": 3000, "objects": 300, "cache_size": 20,
+                                  "windows": [[0, 500], [2500, 500]]})
+    assert set(out) == {"zipf@0", "zipf@2500"} and all(out.values())
+
+
+POLICY = "def priority(now, hits, total_hits, last_gap, floor):\n    return {}\n"
+
+
+def _hash(tmp_path, name: str, body: str) -> str:
+    from evolve.problem import load_problem
+    from evolve.search import fhash
+
+    (tmp_path / name).write_text(POLICY.format(body))
+    problem = load_problem("cache_eviction")
+    probe = caching.probe(str(tmp_path / name), problem.spec.workloads.probe)
+    key = fhash.cache_key(problem.name, problem.evaluator_ref, problem.spec.workloads.probe, 20)
+    return fhash.functional_hash(key, [probe], 20)
+
+
+def test_two_policies_with_the_same_decisions_share_a_hash(tmp_path):
+    """LRU by the clock, scaled and shifted: other priorities, the same evictions, the same hit rate."""
+    lru_hash = _hash(tmp_path, "lru.py", "now")
+    assert _hash(tmp_path, "scaled.py", "3.5 * now + 1000 + 0 * floor") == lru_hash
+    assert _hash(tmp_path, "lfu.py", "total_hits * 100000 + now") != lru_hash  # decides otherwise
+    workload = {"requests": 3000, "objects": 500, "cache_size": 50, "seed": 3}
+    rates = [caching.evaluate(str(tmp_path / f), workload)["metrics"]["hit_rate"] for f in ("lru.py", "scaled.py")]
+    assert rates[0] == rates[1]
 
 
 def test_probe_names_the_failure(tmp_path):

@@ -353,7 +353,31 @@ def test_probe_is_deterministic_and_functional(tmp_path):
     other = write(tmp_path, "from evaluators.eplb.baselines import global_greedy as rebalance_experts\n", "g.py")
     assert probe(same, {"name": "tiny", "seed": 0}) == initial
     assert probe(other, {"name": "tiny", "seed": 0}) != initial
-    assert len(initial["phy2log"]) == 2 and len(initial["phy2log"][0]) == 20
+    # one window; per layer (2), nodes (2) of GPUs (2) of sorted experts: 20 slots
+    assert len(initial) == 1 and len(initial[0]) == 2 and sum(len(g) for n in initial[0][0] for g in n) == 20
+
+
+def test_probe_ignores_what_no_metric_sees(tmp_path):
+    """GPUs swapped within a node and slots reversed within a GPU: other arrays, the same loads, one hash."""
+    body = ("import numpy as np\nfrom evaluators.eplb.baselines import hierarchical, log2phy_from_phy2log\n"
+            "def rebalance_experts(w, r, g, n, gpus):\n    phy2log, _, _ = hierarchical(w, r, g, n, gpus)\n"
+            "    per = phy2log.reshape(len(phy2log), gpus, r // gpus)[:, :, ::-1]\n"
+            "    per = per.reshape(len(phy2log), n, gpus // n, r // gpus)[:, :, ::-1].reshape(len(phy2log), r)\n"
+            "    log2phy, logcnt = log2phy_from_phy2log(np.ascontiguousarray(per), w.shape[1])\n"
+            "    return np.ascontiguousarray(per), log2phy, logcnt\n")
+    workload = {"name": "drift-lognormal", "seed": 0, "layers": 4, "eval_windows": 2}
+    same = write(tmp_path, "from evaluators.eplb.baselines import hierarchical as rebalance_experts\n")
+    assert probe(write(tmp_path, body, "shuffled.py"), workload) == probe(same, workload)
+    a, b = (evaluate(f, {"name": "small", "seed": 1})["metrics"] for f in (same, str(tmp_path / "shuffled.py")))
+    assert a["balancedness"] == b["balancedness"] and a["node_balancedness"] == b["node_balancedness"]
+
+
+def test_cost_only_evaluation_times_the_candidate_alone():
+    known = {"balancedness": 0.9}
+    out = evaluate(str(PROBLEM / "initial.py"), {"name": "small", "seed": 1, "measure": "cost", "known": known})
+    m = out["metrics"]
+    assert set(m) == {"runtime_s", "adrs_score"} and m["runtime_s"] > 0
+    assert m["adrs_score"] == adrs_score(0.9, m["runtime_s"])
 
 
 # ---------------------------------------------------------------- the ready problem

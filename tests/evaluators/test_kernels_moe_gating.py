@@ -75,7 +75,12 @@ def test_speed_stage_skipped_with_reason_never_faked():
 def test_probe_reports_chosen_experts():
     got = M.probe(str(PROBLEM / "initial.py"), {})
     assert got == M.probe(str(PROBLEM / "improved.py"), {})
-    assert len(got["indices"]) == 4
+    assert [len(shape["indices"]) for shape in got] == [t for t, _, _ in M.INTERPRETER_SHAPES]
+
+
+def test_cost_only_evaluation_skips_correctness():
+    out = M.evaluate(str(PROBLEM / "initial.py"), {"stage": "correctness", "measure": "cost"})
+    assert out["metrics"] == {}
 
 
 @pytest.mark.parametrize("old, new, reason", [

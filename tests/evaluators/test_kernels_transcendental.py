@@ -100,10 +100,45 @@ def test_verify_part_checks_every_float_in_range():
     assert all(p["points"] == p["expected_points"] and p["max_ulp"] <= 1 for p in parts)
 
 
-def test_probe_is_output_bits_on_edges():
-    bits = T.probe(str(EXP), {"function": "exp"})
-    assert len(bits) == TARGETS["exp"].edges(TARGETS["exp"]).size
-    assert bits[0] == np.float32(1).view(np.int32)  # exp(0) = 1 exactly
+def test_probe_is_output_bits_and_op_count_on_the_sample_points():
+    out = T.probe(str(EXP), {"function": "exp"})
+    assert out == T.probe(str(EXP), {"function": "exp"})
+    assert out["points"] == 100_000 and out["costs"] == {"ops_per_element": 29.0}
+    sample = T.evaluate(str(EXP), {"function": "exp", "check": "sample"})["metrics"]
+    assert sample["ops_per_element"] == out["costs"]["ops_per_element"]  # the same points as the stage
+
+
+def _score(problem, metrics: dict) -> float:
+    from evolve.search.scoring import weighted_score
+    return weighted_score(problem.spec.objectives, metrics)
+
+
+def test_extra_op_variant_is_not_merged_and_scores_worse(tmp_path):
+    """One more (unused) float op: the same outputs, 30 ops instead of 29, so not its parent's duplicate."""
+    from evolve.problem import load_problem
+    from evolve.search import fhash
+
+    problem = load_problem("exp_f32")
+    extra = tmp_path / "extra.py"
+    extra.write_text(EXP.read_text().replace("    ki = k.astype(np.int32)\n",
+                                             "    ki = k.astype(np.int32)\n    unused = p * f32(2.0)\n"))
+    workload = problem.spec.workloads.probe
+    key = fhash.cache_key(problem.name, problem.evaluator_ref, workload, 20)
+    a, b = T.probe(str(EXP), workload), T.probe(str(extra), workload)
+    assert a["bits"] == b["bits"]  # what it computes is the same...
+    assert fhash.functional_hash(key, [a], 20) != fhash.functional_hash(key, [b], 20)  # ...what it costs is not
+    stage = problem.spec.workloads.stages[0].workload
+    ma, mb = (T.evaluate(str(f), stage)["metrics"] for f in (EXP, extra))
+    assert (ma["ops_per_element"], mb["ops_per_element"]) == (29.0, 30.0)
+    timed = {"time_ratio": 1.0}
+    assert _score(problem, {**ma, **timed}) - _score(problem, {**mb, **timed}) == 1.0
+
+
+def test_cost_only_evaluation_measures_the_time_ratio_alone():
+    out = T.evaluate(str(EXP), {"function": "exp", "check": "lattice", "points": 1000, "timing_points": 4096,
+                                "repeats": 2, "measure": "cost"})
+    assert set(out["metrics"]) == {"time_ratio"} and out["metrics"]["time_ratio"] > 0
+    assert T.evaluate(str(EXP), {"function": "exp", "measure": "cost"})["metrics"] == {}  # sample: nothing timed
 
 
 # ---------------------------------------------------------------- inaccurate and bad kernels

@@ -107,3 +107,9 @@ def test_probe_returns_the_permutations():
     assert first == txn.probe(INITIAL, {"name": "all"})
     assert set(first) == {"WORKLOAD_1", "WORKLOAD_2", "WORKLOAD_3"}
     assert all(len(v) == 100 for v in first.values())
+
+
+def test_a_cut_probe_orders_the_first_transactions_only():
+    cut = txn.probe(INITIAL, {"workloads": ["WORKLOAD_1", "WORKLOAD_3"], "txns": 30})
+    assert set(cut) == {"WORKLOAD_1", "WORKLOAD_3"} and all(len(v) == 30 for v in cut.values())
+    assert set(cut["WORKLOAD_1"]) == set(list(txn.load_workloads()["WORKLOAD_1"])[:30])

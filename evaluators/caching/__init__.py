@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from evaluators.caching.simulate import History, PolicyError, simulate
 from evaluators.caching.traces import TRACE_NAMES, make_trace
 from evaluators.common import (
@@ -29,9 +31,9 @@ def _policy(program_path: str):
     return require_callable(module, "priority")
 
 
-def _replay(policy, trace, cache_size, history=None):
+def _replay(policy, trace, cache_size, history=None, evicted_at=None):
     try:
-        return simulate(trace, cache_size, policy, history)
+        return simulate(trace, cache_size, policy, history, evicted_at)
     except PolicyError as exc:
         raise CandidateError(str(exc)) from None
     except Exception as exc:  # raised inside the candidate's priority()
@@ -60,22 +62,27 @@ def evaluate(program_path: str, workload: dict) -> dict:
 def probe(program_path: str, workload: dict) -> dict:
     """What the policy decided: the objects it evicted, in order, on `windows` ([start, length] pairs, default
     the whole trace) of each trace, each replayed into an empty cache after the requests before it (which
-    count for `now`, `total_hits` and `last_gap`). Not its raw priorities: policies that rank objects alike
-    (`now` or `2 * now + 5`) evict alike and score alike, so they share a hash. A late window shows what a
-    policy that weighs `now` against counts does late in a long trace, as the full stage sees it."""
+    count for `now`, `total_hits` and `last_gap`); an object the whole trace never asks for again is written
+    -1 (which dead object goes changes no hit). Not its raw priorities: policies that rank objects alike
+    (`now` or `2 * now + 5`) evict alike and score alike, so they share a hash."""
     cfg = _settings(workload, ("windows",))
-    windows = cfg.get("windows") or [[0, cfg["requests"]]]
     try:
-        policy = _policy(program_path)
-        out = {}
-        for name in cfg["traces"]:
-            for start, length in windows:
-                trace, history = _window(name, cfg["seed"], cfg["requests"], cfg["objects"], start, length)
-                out[f"{name}@{start}"] = _replay(policy, trace, cfg["cache_size"], history)[1]
-        return out
+        return _decisions(_policy(program_path), cfg)
     except CandidateError as exc:  # hashed by the kind of failure, so equal failures are merged
         last = str(exc).strip().splitlines()[-1]
         return {"__exception__": last.split(":")[0] if "raised" in str(exc) else last}
+
+
+def _decisions(policy, cfg: dict) -> dict:
+    out = {}
+    for name in cfg["traces"]:
+        for start, length in cfg.get("windows") or [[0, cfg["requests"]]]:
+            trace, history = _window(name, cfg["seed"], cfg["requests"], cfg["objects"], start, length)
+            last = _last_use(name, cfg["seed"], cfg["requests"], cfg["objects"])
+            times: list[int] = []
+            evicted = _replay(policy, trace, cfg["cache_size"], history, times)[1]
+            out[f"{name}@{start}"] = [key if last[key] > now else -1 for key, now in zip(evicted, times)]
+    return out
 
 
 @functools.lru_cache(maxsize=16)
@@ -84,6 +91,16 @@ def _window(name: str, seed: int, requests: int, objects: int, start: int, lengt
     (the probe runs twice in it)."""
     trace = _trace(name, seed, requests, objects)
     return trace[start:start + length], History.of(trace[:start]) if start else None
+
+
+@functools.lru_cache(maxsize=8)
+def _last_use(name: str, seed: int, requests: int, objects: int) -> list[int]:
+    """Per object id, the index of its last request in the whole trace (-1: never asked for)."""
+    trace = _trace(name, seed, requests, objects)
+    keys, from_end = np.unique(trace[::-1], return_index=True)
+    last = np.full(int(trace.max()) + 1, -1)
+    last[keys] = len(trace) - 1 - from_end
+    return last.tolist()
 
 
 @functools.lru_cache(maxsize=8)

@@ -41,10 +41,11 @@ class History:
 
 
 def simulate(trace: np.ndarray, cache_size: int, priority: Callable[..., float],
-             history: History | None = None) -> tuple[int, list[int]]:
+             history: History | None = None, evicted_at: list[int] | None = None) -> tuple[int, list[int]]:
     """(hits, evicted ids in order) of replaying `trace` under `priority`. With `history`, the requests
     before `trace` count for `now`, `total_hits` and `last_gap` (the cache starts empty all the same):
-    a short replay of the end of a long trace, where a policy weighing `now` may decide otherwise."""
+    a short replay of the end of a long trace, where a policy weighing `now` may decide otherwise.
+    `evicted_at`, when given, gets the request index of each eviction."""
     heap: list[tuple[float, int, int]] = []
     current: dict[int, int] = {}  # object id -> seq of its live heap entry
     hits_in_cache: dict[int, int] = {}
@@ -67,6 +68,8 @@ def simulate(trace: np.ndarray, cache_size: int, priority: Callable[..., float],
                 del hits_in_cache[victim]
                 floor = prio
                 evicted.append(victim)
+                if evicted_at is not None:
+                    evicted_at.append(now)
             hits_in_cache[key] = 1
         total[key] = total.get(key, 0) + 1
         gap = now - last_seen[key] if key in last_seen else -1

@@ -85,8 +85,13 @@ def test_unknown_workload_key_is_an_error():
 def test_probe_returns_decisions(root):
     workload = {"requests": 300, "objects": 60, "cache_size": 10, "traces": ["zipf"]}
     out = caching.probe(str(root / INITIAL), workload)
-    trace = make_trace("zipf", 1, 300, 60)
-    assert out == {"zipf@0": simulate(trace, 10, lru)[1]}  # what LRU evicted, in order; no raw priorities
+    trace = make_trace("zipf", 1, 300, 60).tolist()
+    times: list[int] = []
+    evicted = simulate(np.array(trace), 10, lru, evicted_at=times)[1]
+    # what LRU evicted, in order (no raw priorities); an object never asked for again is dead: -1
+    dead = [key not in trace[now + 1:] for key, now in zip(evicted, times)]
+    assert out == {"zipf@0": [-1 if d else key for key, d in zip(evicted, dead)]}
+    assert any(dead) and not all(dead)
     assert out == caching.probe(str(root / INITIAL), workload)
 
 

@@ -5,11 +5,13 @@ a fresh `Policy()` runs each simulation. Workloads (the problem YAML's mapping):
   {name: full}   6 environments x 30 windows x deadlines 52/70 h x overheads 0.02/0.05/0.1 h
   {name: smoke}  the same grid on the first `windows` (default 2) windows per environment
   {name: probe}  `windows` (default 2) windows of one environment, deadline 52 h, overhead 0.05 h
-Optional keys: `windows` (per environment), `envs` (list), `deadlines_h`, `overheads_h`.
+Optional keys: `windows` (per environment), `envs` (list), `deadlines_h`, `overheads_h`, and the
+published harness's settings (`spot_adrs`): `safety_net: none|adrs`, `deadline: strict|adrs`.
 Nothing here is random: the seed key is accepted and ignored.
 """
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from pathlib import Path
 from ..common import (
     CandidateError, call_candidate, failure, fingerprint, load_candidate, perf_counter, trim_traceback, unchanged,
 )
+from .spot_adrs import DEFAULTS, AdrsNet, Harness, harness_settings, wrap
 from .spot_sim import ImpossibleAction, JobSpec, RunResult, load_windows, simulate, window
 
 TASK_H = 48.0
@@ -70,20 +73,24 @@ def normalized_score(mean_cost: float) -> float:
     return min(max(value, 0.0), 1.0) * 100.0
 
 
-def run_policy(policy_cls, grid: list[Scenario]) -> list[tuple[Scenario, RunResult]]:
-    """Simulate a policy class on every scenario; errors name the scenario and tick."""
+def run_policy(policy_cls, grid: list[Scenario], harness: Harness = DEFAULTS) -> list[tuple[Scenario, RunResult]]:
+    """Simulate a policy class on every scenario under `harness`; errors name the scenario and tick."""
     results = []
     for sc in grid:
         policy = call_candidate(policy_cls)
         step = getattr(policy, "step", None)
         if not callable(step):
             raise CandidateError("`Policy()` must have a method `step(state)`")
+        wrapped = wrap(_guarded(step), harness)
         try:
-            result = simulate(_guarded(step), window(sc.env, sc.window), sc.job)
+            result = simulate(wrapped, window(sc.env, sc.window), sc.job,
+                              enforce_deadline=harness.enforce_deadline)
         except ImpossibleAction as exc:
             raise CandidateError(f"impossible action in {sc.label}: {exc}") from None
         except CandidateError as exc:
             raise CandidateError(f"in {sc.label}: {exc}") from None
+        if isinstance(wrapped, AdrsNet):
+            result.notes.update(wrapped.counts())
         results.append((sc, result))
     return results
 
@@ -98,8 +105,8 @@ def _guarded(step):
     return guarded
 
 
-def summarize(results: list[tuple[Scenario, RunResult]]) -> tuple[dict, dict]:
-    """Flat metrics and a small breakdown table from simulation results."""
+def summarize(results: list[tuple[Scenario, RunResult]], harness: Harness = DEFAULTS) -> tuple[dict, dict]:
+    """Flat metrics and a small breakdown table from simulation results (run under `harness`)."""
     costs = [r.cost for _, r in results]
     mean_cost = statistics.fmean(costs)
     by_env: dict[str, list[float]] = defaultdict(list)
@@ -110,7 +117,7 @@ def summarize(results: list[tuple[Scenario, RunResult]]) -> tuple[dict, dict]:
         by_env[sc.env].append(r.cost)
         by_deadline[sc.job.deadline_h].append(r.cost)
         by_cell[f"{sc.env}|{sc.job.deadline_h:g}h|{sc.job.overhead_h:g}h"].append(r.cost)
-        if r.missed_deadline:
+        if r.missed_deadline and not r.finished:
             misses.append(sc.label)
     metrics = {
         "valid": True,
@@ -129,7 +136,30 @@ def summarize(results: list[tuple[Scenario, RunResult]]) -> tuple[dict, dict]:
     if misses:
         artifacts["deadline_missed_in"] = misses[:20]
         artifacts["note"] = f"{len(misses)} simulation(s) missed the deadline: infeasible"
+    if harness != DEFAULTS:
+        _harness_metrics(results, harness, metrics, artifacts)
     return metrics, artifacts
+
+
+def _harness_metrics(results, harness: Harness, metrics: dict, artifacts: dict) -> None:
+    """What the published harness's settings changed: late finishes it counts, decisions its net changed."""
+    artifacts["harness"] = {"safety_net": harness.safety_net, "deadline": harness.deadline}
+    if harness.deadline == "adrs":
+        late = [(sc, r) for sc, r in results if r.finished_late]
+        metrics["late_finishes"] = len(late)
+        metrics["max_ticks_late"] = max((r.end_tick - _deadline_tick(sc) for sc, r in late), default=0)
+        if late:
+            artifacts["finished_late_in"] = [sc.label for sc, _ in late[:20]]
+            artifacts["late_note"] = (f"{len(late)} simulation(s) finished after the deadline; counted, as the "
+                                      f"ADRS leaderboard counts them (`deadline: strict` would call them misses)")
+    if harness.safety_net == "adrs":
+        for key in ("net_forced", "net_spot_to_none"):
+            metrics[key] = sum(r.notes.get(key, 0) for _, r in results)
+
+
+def _deadline_tick(sc: Scenario) -> int:
+    """The tick count by which a job must be done to meet the deadline (the simulator's 600 s ticks)."""
+    return math.ceil(sc.job.deadline_h * 3600.0 / 600.0 - 1e-9)
 
 
 def _policy_class(program_path: str | Path):
@@ -145,15 +175,16 @@ def evaluate(program_path: str, workload: dict) -> dict:
     start = perf_counter()
     try:
         grid = scenarios(workload)
+        harness = harness_settings(workload)
     except ValueError as exc:
         return failure(f"bad workload: {exc}")
     before = fingerprint(load_windows())  # the published windows, read before the candidate is imported
     try:
-        results = run_policy(_policy_class(program_path), grid)
+        results = run_policy(_policy_class(program_path), grid, harness)
         unchanged(before, load_windows(), "spot windows")
     except CandidateError as exc:
         return failure(str(exc))
-    metrics, artifacts = summarize(results)
+    metrics, artifacts = summarize(results, harness)
     metrics["eval_s"] = perf_counter() - start
     return {"metrics": metrics, "artifacts": artifacts}
 
@@ -161,8 +192,9 @@ def evaluate(program_path: str, workload: dict) -> dict:
 def probe(program_path: str, workload: dict | None = None) -> object:
     """The candidate's actions (one letter per tick: S, O, -) on the probe windows."""
     try:
-        grid = scenarios(dict(workload or {"name": "probe"}))
-        results = run_policy(_policy_class(program_path), grid)
+        workload = dict(workload or {"name": "probe"})
+        grid = scenarios(workload)
+        results = run_policy(_policy_class(program_path), grid, harness_settings(workload))
     except (CandidateError, ValueError) as exc:
         return {"error": str(exc).splitlines()[0]}
     return [r.actions for _, r in results]

@@ -11,12 +11,15 @@ Semantics (the published NSDI'24 simulator's, without its silent safety override
 - Each tick with an instance is billed whole at that instance's hourly price; its
   progress is `tick_s` minus any overhead still left, capped at the work remaining.
 - The run ends when the work is done; if it is not done by the deadline it is a miss.
-- SPOT when the trace has no capacity is an error (`ImpossibleAction`), not a fix-up.
+  With `enforce_deadline=False` (the ADRS leaderboard's rule) the run goes on past the
+  deadline until the work is done, and `missed_deadline` marks the late finish.
+- SPOT when the trace has no capacity is an error (`ImpossibleAction`), not a fix-up
+  (`spot_adrs` holds the published harness's fix-up, for callers that want it).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
@@ -79,6 +82,12 @@ class RunResult:
     preemptions: int
     spot_ticks: int
     on_demand_ticks: int
+    notes: dict = field(default_factory=dict)  # the caller's per-run counts (e.g. a safety net's overrides)
+
+    @property
+    def finished_late(self) -> bool:
+        """Done, but only after the deadline (possible only without `enforce_deadline`)."""
+        return self.finished and self.missed_deadline
 
 
 def _seconds(hours: float) -> float:
@@ -86,12 +95,24 @@ def _seconds(hours: float) -> float:
     return round(hours * 3600.0, 6)
 
 
+def check_action(tick: int, action: object, has_spot: bool, allow_unavailable_spot: bool = False) -> None:
+    """Raise ImpossibleAction unless `action` is one of ACTIONS (and, by default, SPOT has capacity)."""
+    if type(action) is not str or action not in ACTIONS:  # no user __eq__ runs here
+        raise ImpossibleAction(f"tick {tick}: step() returned {action!r}; expected one of "
+                               f"{', '.join(ACTIONS)}")
+    if action == SPOT and not has_spot and not allow_unavailable_spot:
+        raise ImpossibleAction(f"tick {tick}: chose SPOT but the trace has no spot capacity "
+                               f"(state.spot_available is False)")
+
+
 def simulate(policy_step: Callable[[SpotState], object], availability: Sequence[bool],
-             job: JobSpec, tick_s: float = 600.0) -> RunResult:
+             job: JobSpec, tick_s: float = 600.0, enforce_deadline: bool = True) -> RunResult:
     """Run one job on `availability` (True = spot capacity in that tick) with `policy_step`.
 
-    Raises ImpossibleAction for an unknown action or SPOT without capacity; any exception
-    raised by `policy_step` propagates unchanged (callers wrap it for the user).
+    With `enforce_deadline` the run stops, missed, at the first tick that starts at or past the
+    deadline with work left; without it the run goes on and `missed_deadline` marks the late finish.
+    Raises ImpossibleAction for an unknown action, SPOT without capacity, or a trace that ends
+    before the job does; any exception raised by `policy_step` propagates unchanged.
     """
     task_s, deadline_s, overhead_s = _seconds(job.task_h), _seconds(job.deadline_h), _seconds(job.overhead_h)
     price = {SPOT: job.spot_price * tick_s / 3600.0, ON_DEMAND: job.on_demand_price * tick_s / 3600.0}
@@ -103,12 +124,16 @@ def simulate(policy_step: Callable[[SpotState], object], availability: Sequence[
     preemptions = spot_ticks = od_ticks = 0
     tick = 0
     n_ticks = len(availability)
+    late = False
     while task_s - done > EPS:
         elapsed = tick * tick_s
         if elapsed >= deadline_s - EPS:
-            return RunResult(cost, False, True, tick, "".join(letters), preemptions, spot_ticks, od_ticks)
+            if enforce_deadline:
+                return RunResult(cost, False, True, tick, "".join(letters), preemptions, spot_ticks, od_ticks)
+            late = True
         if tick >= n_ticks:
-            raise ImpossibleAction(f"tick {tick}: the availability trace ended before the deadline")
+            when = "with the work not done (past the deadline)" if late else "before the deadline"
+            raise ImpossibleAction(f"tick {tick}: the availability trace ended {when}")
         has_spot = bool(availability[tick])
         preempted = instance == SPOT and not has_spot
         if preempted:
@@ -119,12 +144,7 @@ def simulate(policy_step: Callable[[SpotState], object], availability: Sequence[
                           overhead_s=overhead_s, overhead_left_s=overhead_left,
                           spot_available=has_spot, instance=instance, preempted=preempted)
         action = policy_step(state)
-        if type(action) is not str or action not in ACTIONS:  # no user __eq__ runs here
-            raise ImpossibleAction(f"tick {tick}: step() returned {action!r}; expected one of "
-                                   f"{', '.join(ACTIONS)}")
-        if action == SPOT and not has_spot:
-            raise ImpossibleAction(f"tick {tick}: chose SPOT but the trace has no spot capacity "
-                                   f"(state.spot_available is False)")
+        check_action(tick, action, has_spot)
         letters.append(ACTION_LETTER[action])
         if action != NONE:
             if action != instance:
@@ -139,7 +159,7 @@ def simulate(policy_step: Callable[[SpotState], object], availability: Sequence[
                 od_ticks += 1
         instance = action
         tick += 1
-    return RunResult(cost, True, False, tick, "".join(letters), preemptions, spot_ticks, od_ticks)
+    return RunResult(cost, True, late, tick, "".join(letters), preemptions, spot_ticks, od_ticks)
 
 
 @lru_cache(maxsize=None)

@@ -1,25 +1,25 @@
 """Baseline transaction schedules: the given order, shortest first, and greedy append."""
 from __future__ import annotations
 
-from .txn_sim import LockTable, Txn
+from .txn_sim import Txn, table_for
 
 
-def given_order(txns: dict[str, Txn]) -> list[str]:
+def given_order(txns: dict[str, Txn], model: str = "strict_2pl") -> list[str]:
     """The workload's own order."""
     return list(txns)
 
 
-def shortest_first(txns: dict[str, Txn]) -> list[str]:
+def shortest_first(txns: dict[str, Txn], model: str = "strict_2pl") -> list[str]:
     """Fewest ops first; ties keep the given order."""
     return sorted(txns, key=lambda tid: txns[tid].length)
 
 
-def greedy_append(txns: dict[str, Txn]) -> list[str]:
-    """Repeatedly append the transaction that adds the least makespan.
+def greedy_append(txns: dict[str, Txn], model: str = "strict_2pl") -> list[str]:
+    """Repeatedly append the transaction that adds the least makespan under `model`.
 
     Ties go to the transaction that commits earliest, then to the given order.
     """
-    table = LockTable()
+    table = table_for(model)
     left = list(txns)
     order = []
     while left:

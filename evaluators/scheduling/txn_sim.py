@@ -1,6 +1,7 @@
-"""Makespan of a transaction schedule under strict two-phase locking with waiting (no aborts).
+"""Makespan of a transaction schedule under one of two execution models (`model` in a workload).
 
-Execution model (the one `problems/txn_scheduling/README.md` documents):
+`strict_2pl` (the default; `problems/txn_scheduling/README.md`): strict two-phase locking with
+waiting, no aborts:
 - A transaction is a list of ops, `r-KEY`, `w-KEY` or `*` (touches no key); every op takes
   one time unit and a transaction's ops run back to back: started at S, op k runs in
   [S+k, S+k+1) and the transaction commits at S + len.
@@ -11,6 +12,15 @@ Execution model (the one `problems/txn_scheduling/README.md` documents):
   holds the key in a conflicting mode has committed (locks are granted in schedule order,
   so a transaction waits by starting later, never aborts).
 - Makespan = when the last transaction commits.
+
+`adrs` (`problems/txn_scheduling_adrs/README.md`): the per-op lock semantics of the ADRS
+leaderboard's harness, written from its definition (`Workload.get_opt_seq_cost`):
+- op k of a transaction started at S runs at the instant S+k and holds its key only then;
+- a write to a key comes strictly after every op already placed on it; a read strictly after
+  the last write placed on it (reads share);
+- a transaction starts as early as that allows, at 0 or later, whatever the start of the one
+  before it in the schedule (the schedule only orders who claims a key first);
+- it commits at S + len; makespan = the last commit.
 """
 from __future__ import annotations
 
@@ -79,15 +89,55 @@ class LockTable:
         return start, commit
 
 
-def schedule_times(txns: dict[str, Txn], order: Sequence[str]) -> list[tuple[str, int, int]]:
+class InstantTable:
+    """The `adrs` model: per key, the last instant any op / a write was placed on it."""
+
+    def __init__(self):
+        self.last_any: dict[str, int] = {}
+        self.last_write: dict[str, int] = {}
+        self.makespan = 0
+
+    def earliest_start(self, txn: Txn) -> int:
+        start = 0
+        for key, k in txn.writes:
+            if key in self.last_any:
+                start = max(start, self.last_any[key] + 1 - k)
+        for key, k in txn.reads:
+            if key in self.last_write:
+                start = max(start, self.last_write[key] + 1 - k)
+        return start
+
+    def place(self, txn: Txn) -> tuple[int, int]:
+        start = self.earliest_start(txn)
+        for key, k in txn.reads:
+            self.last_any[key] = max(self.last_any.get(key, -1), start + k)
+        for key, k in txn.writes:
+            self.last_any[key] = max(self.last_any.get(key, -1), start + k)
+            self.last_write[key] = max(self.last_write.get(key, -1), start + k)
+        commit = start + txn.length
+        self.makespan = max(self.makespan, commit)
+        return start, commit
+
+
+MODELS = {"strict_2pl": LockTable, "adrs": InstantTable}
+
+
+def table_for(model: str = "strict_2pl"):
+    """An empty schedule table of `model` (a ValueError naming the known ones otherwise)."""
+    if model not in MODELS:
+        raise ValueError(f"unknown txn model {model!r}; known: {', '.join(MODELS)}")
+    return MODELS[model]()
+
+
+def schedule_times(txns: dict[str, Txn], order: Sequence[str], model: str = "strict_2pl") -> list[tuple[str, int, int]]:
     """(id, start, commit) of each transaction, in schedule order."""
-    table = LockTable()
+    table = table_for(model)
     return [(tid, *table.place(txns[tid])) for tid in order]
 
 
-def makespan(txns: dict[str, Txn], order: Sequence[str]) -> int:
+def makespan(txns: dict[str, Txn], order: Sequence[str], model: str = "strict_2pl") -> int:
     """When the last transaction of `order` commits."""
-    table = LockTable()
+    table = table_for(model)
     for tid in order:
         table.place(txns[tid])
     return table.makespan
@@ -126,6 +176,28 @@ def lower_bound(txns: dict[str, Txn]) -> int:
             with_reader = min(r_first, *(w for _, w, _ in group)) + r_hold + sum(n - w for _, w, n in group)
             bound = max(bound, with_reader)
     return bound
+
+
+def lower_bound_instants(txns: dict[str, Txn]) -> int:
+    """A makespan no schedule beats under the `adrs` model: the longest transaction, or per key its ops'
+    distinct instants (each write has one of its own; the reads need one more, off every write's), after
+    the shortest lead-in to an op on the key and before the shortest tail after one."""
+    bound = max(t.length for t in txns.values())
+    ops: dict[str, list[tuple[str, int, int]]] = {}  # key -> (mode, op index, txn length)
+    for t in txns.values():
+        for mode, group in (("r", t.reads), ("w", t.writes)):
+            for key, k in group:
+                ops.setdefault(key, []).append((mode, k, t.length))
+    for group in ops.values():
+        writes = sum(mode == "w" for mode, _, _ in group)
+        instants = writes + (writes < len(group))
+        lead = min(k for _, k, _ in group)
+        tail = min(n - k - 1 for _, k, n in group)
+        bound = max(bound, lead + instants + tail)
+    return bound
+
+
+LOWER_BOUNDS = {"strict_2pl": lower_bound, "adrs": lower_bound_instants}
 
 
 @lru_cache(maxsize=None)

@@ -113,3 +113,76 @@ def test_a_cut_probe_orders_the_first_transactions_only():
     cut = txn.probe(INITIAL, {"workloads": ["WORKLOAD_1", "WORKLOAD_3"], "txns": 30})
     assert set(cut) == {"WORKLOAD_1", "WORKLOAD_3"} and all(len(v) == 30 for v in cut.values())
     assert set(cut["WORKLOAD_1"]) == set(list(txn.load_workloads()["WORKLOAD_1"])[:30])
+
+
+# --- the `adrs` model: the ADRS leaderboard harness's per-op lock semantics, hand-worked --------------
+
+def test_adrs_a_write_holds_its_key_for_one_instant():
+    w = txns(A="w-1 * * * *", B="w-1 * * * *")
+    # A writes key 1 at instant 0; B's write must come after it: B starts at 1 and commits at 6.
+    assert schedule_times(w, ["A", "B"], "adrs") == [("A", 0, 5), ("B", 1, 6)]
+    assert makespan(w, ["A", "B"], "adrs") == 6 and makespan(w, ["A", "B"]) == 10
+
+
+def test_adrs_a_lock_is_released_right_after_its_op():
+    w = txns(A="w-1 r-2", B="r-3 w-1")
+    # A writes key 1 at 0; B writes it at its op 1, at 0 + 1 = 1 > 0: B starts at 0 with A.
+    assert schedule_times(w, ["A", "B"], "adrs") == [("A", 0, 2), ("B", 0, 2)]
+    assert makespan(w, ["A", "B"], "adrs") == 2 and makespan(w, ["A", "B"]) == 3
+
+
+def test_adrs_reads_share_an_instant_and_a_write_comes_after_every_read():
+    w = txns(A="r-1", B="r-1", C="w-1", D="r-1 *")
+    # A and B read at 0 together; C writes after the last op on key 1 (1); D reads after C's write (2).
+    assert schedule_times(w, ["A", "B", "C", "D"], "adrs") == [("A", 0, 1), ("B", 0, 1), ("C", 1, 2), ("D", 2, 4)]
+
+
+def test_adrs_a_later_transaction_may_start_before_an_earlier_one():
+    w = txns(A="w-1", B="* * w-1", C="w-2")
+    # B's write at its op 2 must come after A's (0): B starts at 0; C touches key 2 only: 0 too.
+    assert schedule_times(w, ["A", "B", "C"], "adrs") == [("A", 0, 1), ("B", 0, 3), ("C", 0, 1)]
+    w = txns(A="* * * w-1", B="w-1 *", C="* w-2")
+    # B's write comes after A's (at 3): B starts at 4; C, scheduled after B, still starts at 0.
+    assert schedule_times(w, ["A", "B", "C"], "adrs") == [("A", 0, 4), ("B", 4, 6), ("C", 0, 2)]
+
+
+def test_adrs_lower_bound_counts_a_keys_distinct_instants():
+    from evaluators.scheduling.txn_sim import lower_bound_instants
+    w = txns(A="* w-1 *", B="* w-1 *", C="* r-1 *")
+    # three instants on key 1 (two writes, the reads' one), after a lead-in of 1 and before a tail of 1
+    assert lower_bound_instants(w) == 5
+    assert min(makespan(w, order, "adrs") for order in (["A", "B", "C"], ["C", "A", "B"], ["A", "C", "B"])) == 5
+
+
+def test_adrs_baselines_match_the_published_harness():
+    """The leaderboard's own figures: the given order totals 537 (452/38/47), shortest-first 555
+    (452/56/47), the sum of the longest transactions 46 (its 100-point anchor, 16/21/9)."""
+    data = load_workloads()
+    given = [makespan(w, BASELINES["given_order"](w, "adrs"), "adrs") for w in data.values()]
+    shortest = [makespan(w, BASELINES["shortest_first"](w, "adrs"), "adrs") for w in data.values()]
+    assert given == [452, 38, 47] and shortest == [452, 56, 47]
+    assert [max(t.length for t in w.values()) for w in data.values()] == [16, 21, 9]
+
+
+def test_the_default_model_is_unchanged():
+    result = txn.evaluate(INITIAL, {"name": "all"})
+    assert result["metrics"]["makespan_total"] == 1572 and "adrs_score" not in result["metrics"]
+    table = result["artifacts"]["per_workload"]
+    assert sum(table[n]["given_order"] for n in table) == 1827
+    assert txn.evaluate(INITIAL, {"name": "all", "model": "strict_2pl"})["metrics"]["makespan_total"] == 1572
+
+
+def test_adrs_score_is_the_leaderboards_0_to_100():
+    # 0 at the given order's 537, 100 at 46 + 0.1 * (537 - 46) = 95.1, linear between, clamped
+    assert txn.adrs_score(537, 537, 46) == 0.0 and txn.adrs_score(600, 537, 46) == 0.0
+    assert txn.adrs_score(95, 537, 46) == 100.0
+    assert txn.adrs_score(316, 537, 46) == pytest.approx(100 * 221 / 441.9)
+    result = txn.evaluate(INITIAL, {"name": "all", "model": "adrs"})
+    m = result["metrics"]
+    assert m["makespan_total"] == 323 and m["adrs_score"] == pytest.approx(100 * (537 - 323) / 441.9)
+    assert "adrs_score" not in txn.evaluate(INITIAL, {"name": "WORKLOAD_3", "model": "adrs"})["metrics"]
+
+
+def test_an_unknown_model_names_the_key_and_the_known_ones():
+    error = txn.evaluate(INITIAL, {"name": "all", "model": "2pl"})["artifacts"]["error"]
+    assert "`model`" in error and "strict_2pl, adrs" in error

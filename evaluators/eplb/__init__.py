@@ -6,6 +6,8 @@ and time the candidate (median of several calls, evaluator's own clock).
 With `measure: cost` in the workload only the runtime is measured (the same timed calls,
 unchecked and unscored) and `adrs_score` is computed from the `known` balancedness: how a
 functional hit, whose placements are its original's, is scored.
+With `scoring: adrs` the runtime is the mean of the timed calls and the leaderboard's own
+metrics are added (adrs.py): `adrs_score` becomes the ADRS leaderboard's scalar.
 probe(): the placements on the probe workload's windows, up to what no metric can see.
 """
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from evaluators.common import CandidateError, failure, fingerprint, load_candidate, require_callable, unchanged
 
+from .adrs import harness_window, leaderboard_metrics, leaderboard_score
 from .runner import API, extra_timings, place, timed_call
 from .simulate import adrs_score, score_window
 from .workloads import GENERATOR_VERSION, NAMED, WorkloadError, build_workload
@@ -40,20 +43,37 @@ def evaluate(program_path: str, workload: dict | None = None) -> dict:
     before = fingerprint(wl.load)  # the loads are built before the candidate is imported
     try:
         fn = require_callable(load_candidate(program_path), API)
-        rows, times = [], []
-        for w in range(wl.eval_windows):
-            (phy2log, _, logcnt), elapsed = place(fn, wl, w)
-            times.append(elapsed)
-            now = score_window(wl.load[w], phy2log, logcnt, wl.setup)
-            nxt = score_window(wl.load[w + 1], phy2log, logcnt, wl.setup)
-            rows.append({"window": w, **now, **{f"{k}_next": v for k, v in nxt.items()}})
-        times = extra_timings(fn, wl, times)
+        rows, times = measure_windows(fn, wl)
         unchanged(before, wl.load, "expert loads")
     except CandidateError as exc:
         return failure(str(exc))
+    metrics = ours_metrics(rows, times)
+    if wl.scoring == "adrs":
+        metrics.update(leaderboard_metrics(rows, times))
+    artifacts = {"workload": wl.describe(), "windows": rows,
+                 "call_seconds": [round(t, 6) for t in times], "feedback": _feedback(metrics, wl, len(times))}
+    return {"metrics": metrics, "artifacts": artifacts}
+
+
+def measure_windows(fn, wl) -> tuple[list[dict], list[float]]:
+    """Place and serve every rebalance window (one timed call each), then time more calls: (rows, seconds)."""
+    rows, times = [], []
+    for w in range(wl.eval_windows):
+        (phy2log, _, logcnt), elapsed = place(fn, wl, w)
+        times.append(elapsed)
+        now = score_window(wl.load[w], phy2log, logcnt, wl.setup)
+        nxt = score_window(wl.load[w + 1], phy2log, logcnt, wl.setup)
+        if wl.scoring == "adrs":
+            nxt.update(harness_window(wl.load[w + 1], phy2log, logcnt, wl.setup))
+        rows.append({"window": w, **now, **{f"{k}_next": v for k, v in nxt.items()}})
+    return rows, extra_timings(fn, wl, times)
+
+
+def ours_metrics(rows: list[dict], times: list[float]) -> dict:
+    """This evaluator's metrics: per-layer balancedness averaged, median runtime, adrs_score of both."""
     runtime = statistics.median(times)
     balance = _mean(rows, "balancedness")
-    metrics = {
+    return {
         "valid": True,
         "balancedness": balance,
         "balancedness_next": _mean(rows, "balancedness_next"),
@@ -64,13 +84,17 @@ def evaluate(program_path: str, workload: dict | None = None) -> dict:
         "runtime_s": runtime,
         "adrs_score": adrs_score(balance, runtime),
     }
-    artifacts = {"workload": wl.describe(), "windows": rows,
-                 "call_seconds": [round(t, 6) for t in times],
-                 "feedback": (f"GPU balancedness {balance:.4f} in-sample, "
-                              f"{metrics['balancedness_next']:.4f} on the next window; "
-                              f"runtime {runtime * 1e3:.2f} ms for {wl.setup.num_layers} layers "
-                              f"(median of {len(times)} calls)")}
-    return {"metrics": metrics, "artifacts": artifacts}
+
+
+def _feedback(m: dict, wl, calls: int) -> str:
+    text = (f"GPU balancedness {m['balancedness']:.4f} in-sample, {m['balancedness_next']:.4f} on the next window; ")
+    if wl.scoring == "adrs":
+        text += (f"as the ADRS leaderboard scores: {m['adrs_balancedness_next']:.4f} on the next window (ratio of "
+                 f"sums over layers), score {m['adrs_score']:.2f}"
+                 + (f" (0: {m['adrs_unhandled_next']} next-window loads without a replica)"
+                    if m["adrs_unhandled_next"] else "") + "; ")
+    how = "mean" if wl.scoring == "adrs" else "median"
+    return text + f"runtime {m['runtime_s'] * 1e3:.2f} ms for {wl.setup.num_layers} layers ({how} of {calls} calls)"
 
 
 def _costs(program_path: str, wl, known: dict) -> dict:
@@ -81,11 +105,26 @@ def _costs(program_path: str, wl, known: dict) -> dict:
         times = extra_timings(fn, wl, times)
     except CandidateError as exc:
         return failure(str(exc))
+    if wl.scoring == "adrs":
+        return _adrs_costs(times, known)
     runtime = statistics.median(times)
     metrics = {"runtime_s": runtime}
     if isinstance(known.get("balancedness"), (int, float)):
         metrics["adrs_score"] = adrs_score(float(known["balancedness"]), runtime)
     feedback = f"runtime {runtime * 1e3:.2f} ms (median of {len(times)} calls)"
+    return {"metrics": metrics, "artifacts": {"call_seconds": [round(t, 6) for t in times], "feedback": feedback}}
+
+
+def _adrs_costs(times: list[float], known: dict) -> dict:
+    """`measure: cost` under `scoring: adrs`: the mean runtime, and the leaderboard's scalar from the known
+    next-window balancedness (and unhandled count)."""
+    runtime = float(np.mean(times))
+    metrics = {"runtime_s": runtime}
+    if isinstance(known.get("adrs_balancedness_next"), (int, float)):
+        unhandled = known.get("adrs_unhandled_next", 0)
+        unhandled = int(unhandled) if isinstance(unhandled, (int, float)) and unhandled > 0 else 0
+        metrics["adrs_score"] = leaderboard_score(float(known["adrs_balancedness_next"]), runtime, unhandled)
+    feedback = f"runtime {runtime * 1e3:.2f} ms (mean of {len(times)} calls)"
     return {"metrics": metrics, "artifacts": {"call_seconds": [round(t, 6) for t in times], "feedback": feedback}}
 
 

@@ -2,16 +2,17 @@
 
 A trace is a float64 array `load[windows, layers, experts]` of token counts. A
 placement is built from one window's loads and scored on that window and on the
-next one (what serving sees after the rebalance).
+next one (what serving sees after the rebalance). `scoring` says how (adrs.py).
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
+
+from .history import WINDOW_STEPS, HistoryError, load_history, read_json
 
 # Bump when the generator's output for a given seed changes; recorded in artifacts.
 GENERATOR_VERSION = 1
@@ -81,6 +82,8 @@ class Workload:
     array: str = "numpy"          # what the candidate receives: "numpy" or "torch"
     source: str = "generated"
     spec: TraceSpec | None = None
+    scoring: str = "ours"         # "ours", or "adrs": as the ADRS leaderboard's harness scores (adrs.py)
+    window_steps: int | None = None  # steps summed per window, for a load_history trace
 
     def describe(self) -> dict:
         """A small JSON-able summary for artifacts."""
@@ -89,6 +92,10 @@ class Workload:
                "eval_windows": self.eval_windows, **self.setup.__dict__}
         if self.spec is not None:
             out.update({f"trace_{k}": v for k, v in self.spec.__dict__.items()})
+        if self.window_steps is not None:
+            out["window_steps"] = self.window_steps
+        if self.scoring != "ours":
+            out["scoring"] = self.scoring
         return out
 
 
@@ -110,8 +117,9 @@ NAMED: dict[str, tuple[Setup, TraceSpec]] = {
 _SETUP_KEYS = {"layers": "num_layers", "experts": "num_logical", "groups": "num_groups",
                "nodes": "num_nodes", "gpus": "num_gpus", "replicas": "num_replicas"}
 _SPEC_KEYS = {f.name for f in fields(TraceSpec)}
-_RUN_KEYS = {"eval_windows", "repeats", "time_budget_s", "array"}
-_META_KEYS = {"name", "seed", "version", "path"}
+_RUN_KEYS = {"eval_windows", "repeats", "time_budget_s", "array", "scoring", "window_steps"}
+_META_KEYS = {"name", "seed", "version", "path", "load_history"}
+SCORINGS = ("ours", "adrs")
 
 
 def _ar_layers(rng: np.random.Generator, num_layers: int, tail: tuple, corr: float) -> np.ndarray:
@@ -212,10 +220,7 @@ def load_trace(path: str | Path) -> np.ndarray:
             raise
         except Exception as exc:  # corrupt zip, pickled objects, ...
             raise WorkloadError(f"{p}: cannot read NPZ ({exc})") from None
-    try:
-        doc = json.loads(p.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WorkloadError(f"{p}: not a readable JSON file ({exc})") from None
+    doc = read_json(p, WorkloadError)
     records = doc.get("load_history") if isinstance(doc, dict) else doc
     if not isinstance(records, list) or not records:
         raise WorkloadError(f"{p}: expected {{'load_history': [records...]}} or a list of records")
@@ -265,12 +270,29 @@ def build_workload(spec: dict | None) -> Workload:
     name = str(spec.get("name", "drift-lognormal"))
     seed = _as_int(spec.get("seed", 0), "seed")
     setup_over = {_SETUP_KEYS[k]: _as_int(v, k) for k, v in spec.items() if k in _SETUP_KEYS}
-    if "path" in spec:
-        load = load_trace(spec["path"])
+    scoring = spec.get("scoring", "ours")
+    if scoring not in SCORINGS:
+        raise WorkloadError(f"workload key 'scoring' must be 'ours' (this evaluator's) or 'adrs' (as the ADRS "
+                            f"leaderboard's harness scores), got {scoring!r}")
+    if "path" in spec and "load_history" in spec:
+        raise WorkloadError("give either 'path' (a trace of windows) or 'load_history' (per-step counts), not both")
+    if "window_steps" in spec and "load_history" not in spec:
+        raise WorkloadError("workload key 'window_steps' applies to a 'load_history' trace only; remove it")
+    window_steps = None
+    if "path" in spec or "load_history" in spec:
+        if "path" in spec:
+            load, source = load_trace(spec["path"]), str(spec["path"])
+        else:
+            window_steps = spec.get("window_steps", WINDOW_STEPS)
+            try:
+                load = load_history(spec["load_history"], window_steps, DATA_DIR)
+            except HistoryError as exc:
+                raise WorkloadError(str(exc)) from None
+            source = str(spec["load_history"])
         base = Setup(num_layers=load.shape[1], num_logical=load.shape[2])
         if base.num_logical != 256 and not {"num_groups", "num_replicas"} <= set(setup_over):
             raise WorkloadError("a trace without 256 experts must also give 'groups' and 'replicas'")
-        setup, trace_spec, source = replace(base, **setup_over), None, str(spec["path"])
+        setup, trace_spec = replace(base, **setup_over), None
         if (setup.num_layers, setup.num_logical) != load.shape[1:]:
             raise WorkloadError(f"trace is [*, {load.shape[1]}, {load.shape[2]}] but the workload says "
                                 f"{setup.num_layers} layers x {setup.num_logical} experts")
@@ -287,10 +309,12 @@ def build_workload(spec: dict | None) -> Workload:
     array = spec.get("array", "numpy")
     if array not in ("numpy", "torch"):
         raise WorkloadError(f"workload key 'array' must be 'numpy' or 'torch', got {array!r}")
-    eval_windows = min(_as_int(spec.get("eval_windows", 4), "eval_windows"), load.shape[0] - 1)
+    # the harness rebalances at every window but the last; our default is the first 4
+    default_windows = load.shape[0] - 1 if scoring == "adrs" else 4
+    eval_windows = min(_as_int(spec.get("eval_windows", default_windows), "eval_windows"), load.shape[0] - 1)
     repeats = _as_int(spec.get("repeats", 5), "repeats")
     if eval_windows < 1 or repeats < 1:
         raise WorkloadError("eval_windows and repeats must be >= 1")
     return Workload(name=name, seed=seed, setup=setup, load=load, eval_windows=eval_windows,
                     repeats=repeats, time_budget_s=_like(20.0, spec.get("time_budget_s", 20.0), "time_budget_s"),
-                    array=array, source=source, spec=trace_spec)
+                    array=array, source=source, spec=trace_spec, scoring=scoring, window_steps=window_steps)

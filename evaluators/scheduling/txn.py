@@ -10,7 +10,6 @@ Under `adrs` with all three workloads, `adrs_score` is the ADRS leaderboard's 0-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 from ..common import (

@@ -17,7 +17,7 @@ if str(ROOT) not in sys.path:
 from evaluators.common import CandidateError  # noqa: E402
 from evaluators.eplb import evaluate, probe  # noqa: E402
 from evaluators.eplb.baselines import (  # noqa: E402
-    balanced_packing, global_greedy, hierarchical, log2phy_from_phy2log, no_rebalancing)
+    balanced_packing, global_greedy, hierarchical, hierarchical_stable, log2phy_from_phy2log, no_rebalancing)
 from evaluators.eplb.simulate import adrs_score, score_window  # noqa: E402
 from evaluators.eplb.validate import check_placement  # noqa: E402
 from evaluators.eplb.workloads import (  # noqa: E402
@@ -160,7 +160,10 @@ def test_global_greedy_hand_worked():
 def test_hierarchical_hand_worked_keeps_groups_on_nodes():
     load = np.array([[1.0, 1.0, 8.0, 2.0]])  # groups {0,1}=2, {2,3}=10
     phy2log, _, logcnt = hierarchical(load, 6, 2, 2, 2)
-    assert phy2log.tolist() == [[2, 2, 3, 1, 0, 0]]
+    # one group per node: the reference puts group i on node i without sorting, so {0,1} on node 0;
+    # node 0: e0 (first of the tied 1, 1) gets the extra replica, replicas [e0 .5, e1 1, e0 .5] largest first
+    assert phy2log.tolist() == [[1, 0, 0, 2, 2, 3]]
+    assert hierarchical_stable(load, 6, 2, 2, 2)[0].tolist() == [[2, 2, 3, 1, 0, 0]]  # largest group first
     setup = Setup(num_layers=1, num_logical=4, num_groups=2, num_nodes=2, num_gpus=2, num_replicas=6)
     assert score_window(load, phy2log, logcnt, setup)["balancedness"] == pytest.approx(0.6)
 
@@ -184,13 +187,19 @@ def test_baselines_valid_on_every_named_workload(name):
 
 
 def test_initial_program_matches_vectorized_hierarchical():
+    """initial.py is the stable-tie hierarchical; the reference-tie one has its replica counts and balance."""
     initial = load_initial()
     for name, seed in (("small", 1), ("drift-lognormal", 2)):
         wl = build_workload({"name": name, "seed": seed})
         s = wl.setup
         args = (s.num_replicas, s.num_groups, s.num_nodes, s.num_gpus)
-        for got, want in zip(initial.rebalance_experts(wl.load[0], *args), hierarchical(wl.load[0], *args)):
+        plain = initial.rebalance_experts(wl.load[0], *args)
+        for got, want in zip(plain, hierarchical_stable(wl.load[0], *args)):
             np.testing.assert_array_equal(got, want)
+        ref = hierarchical(wl.load[0], *args)
+        np.testing.assert_array_equal(ref[2], plain[2])
+        assert (score_window(wl.load[0], ref[0], ref[2], s)["balancedness"]
+                == pytest.approx(score_window(wl.load[0], plain[0], plain[2], s)["balancedness"], abs=1e-12))
 
 
 # ---------------------------------------------------------------- workloads

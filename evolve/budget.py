@@ -1,15 +1,17 @@
 """The budget a session of a run evolves under, and how the run remembers it.
 
-The command line wins; otherwise a resumed run keeps the budget it was started (or last
-resumed) with; a new run takes the problem file's. The budget in force is written into the
-run's stored config (`evolution.budget`, `evolution.concurrency`), so `status`, the live view
-and the report show the real one, and the next `resume` finds it.
+The command line wins (a flag, or a `--set` of the key: evolve/overrides.py); otherwise a resumed
+run keeps the budget it was started (or last resumed) with; a new run takes the problem file's.
+The budget in force is written into the run's stored config (`evolution.budget`,
+`evolution.concurrency`), so `status`, the live view and the report show the real one, and the
+next `resume` finds it.
 """
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
 
+from evolve.overrides import pinned_budget
 from evolve.problem import Problem, parse_duration
 from evolve.search.controller import Limits
 
@@ -40,10 +42,13 @@ def plan(problem: Problem, stored: dict | None, overrides) -> Plan:
     run_values = _stored(stored) if stored is not None else {}
     cli_values = {"iterations": overrides.iterations, "wall_time": overrides.wall_time_s,
                   "concurrency": overrides.concurrency}
+    pinned = pinned_budget(getattr(overrides, "settings", None))  # given by --set: the (edited) file's value
     chosen, source = {}, {}
     for key in KEYS:  # a value the command line leaves out; a key the run stored, even when it is none
         if cli_values.get(key) is not None:
             chosen[key], source[key] = cli_values[key], "command line"
+        elif key in pinned:
+            chosen[key], source[key] = file_values[key], "command line, --set"
         elif key in run_values:
             chosen[key], source[key] = run_values[key], "the run"
         else:

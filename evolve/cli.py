@@ -79,6 +79,10 @@ def _budget_flags(p: argparse.ArgumentParser) -> None:
                    help="use this litellm model instead of llm.models (repeat for an ensemble)")
     p.add_argument("--api-base", metavar="URL", help="OpenAI-compatible endpoint for the --model models")
     p.add_argument("--replay", metavar="RUN", help="serve the recorded LLM answers of RUN instead of calling models")
+    from evolve.overrides import parse as setting  # (here, not at the top: the imports there are tuned)
+    p.add_argument("--set", action="append", type=setting, metavar="KEY=VALUE",
+                   help="set a key of the problem YAML, e.g. llm.retries=5 or evolution.budget.iterations=20 "
+                        "(VALUE is YAML; repeatable; the run remembers it on resume)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,15 +98,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_start(args, console: Console) -> int:
+    from evolve.overrides import collect
+
     overrides = runs.Overrides(args.iterations, args.wall_time, args.concurrency, executor=args.executor,
                                ray_address=args.ray_address, models=args.model, api_base=args.api_base,
-                               replay=args.replay)
+                               replay=args.replay, settings=collect(args.set))
     if args.command == "resume":
         outcome = runs.resume(args.runs_dir, args.run, overrides, console)
     else:
         outcome = runs.start(args.problem, args.runs_dir, args.name, overrides, console, resume=args.resume)
     _print_outcome(outcome, runs.runs_location(args.runs_dir, outcome.db_url or args.db), console)
-    return 1 if outcome.run.status == "failed" else 0
+    from evolve.llm.ensemble import ALL_DOWN
+
+    if outcome.reason.startswith(ALL_DOWN):
+        return 3  # interrupted because every model is cooling down: `evolve resume` once the provider is back
+    return 1 if outcome.run.status in ("failed", "diverged") else 0
 
 
 def _print_outcome(outcome: runs.Outcome, runs_dir: Path, console: Console) -> None:

@@ -16,7 +16,7 @@ from rich.console import Console
 
 import sandbox
 
-from evolve import budget, finalize
+from evolve import budget, finalize, overrides as settings
 from evolve.db import repo
 from evolve.db.engine import redact
 from evolve.db.lease import Lease
@@ -25,6 +25,8 @@ from evolve.executor import LocalExecutor
 from evolve.problem import Problem
 from evolve.ray_executor import make_executor
 from evolve.search.controller import Controller, Limits
+from evolve.llm.ensemble import ALL_DOWN
+from evolve.search.replay import DIVERGED
 from evolve.tui.progress import make_progress
 
 BEST_FILE = "best.py"
@@ -79,7 +81,8 @@ def _session(problem: Problem, factory, claim: Claim, overrides, console: Consol
             return _already_done(factory, claim, limits, folder)
     with factory.begin() as session:
         row = session.get(Run, run.id)
-        row.config = run.config = budget.stamped(row.config, chosen)  # `run` is merged back later: keep it equal
+        config = budget.stamped(settings.stamped(row.config, problem), chosen)  # the --set and budget in force
+        row.config = run.config = config  # `run` is merged back later: keep it equal
     swept = sandbox.sweep_stale()  # folders and cgroups left by evolve processes that were killed
     if swept:
         console.print(f"removed {swept} sandbox leftover(s) of stopped evolve processes", highlight=False)
@@ -90,6 +93,8 @@ def _session(problem: Problem, factory, claim: Claim, overrides, console: Consol
             repo.set_run_status(session, run, "failed", str(exc))
             claim.lease.release(session)
         raise
+    if getattr(problem, "settings", None):
+        console.print(settings.describe(problem.settings), highlight=False, markup=False)
     where = "Ray" if not isinstance(executor, LocalExecutor) else "local"
     sandbox_note = getattr(executor, "backend_note", "") or problem.spec.sandbox.backend
     console.print(f"run {run.name}: problem {problem.name}, sandbox {sandbox_note}, "
@@ -112,6 +117,10 @@ def _session(problem: Problem, factory, claim: Claim, overrides, console: Consol
     status = {"interrupted": "interrupted"}.get(reason, "finished")
     if reason.startswith("no program scored"):
         status = "failed"
+    elif reason.startswith(DIVERGED):  # a replay that could not go on: see the llm_calls row it left
+        status = "diverged"
+    elif reason.startswith(ALL_DOWN):  # every model cooling down: nothing wrong with the run, resume it later
+        status = "interrupted"
     run.status, run.stop_reason = status, reason
     best, best_path = _write_best(factory, run, folder)
     return Outcome(run, reason, best, best_path)

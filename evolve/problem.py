@@ -180,6 +180,7 @@ class Evolution(_Strict):
     holdout_top: int = Field(3, ge=0)
     holdout_warn: float = Field(0.1, ge=0)
     reevaluate: Reevaluate = Field(default_factory=Reevaluate)
+    deterministic: bool = False  # every choice from the seed, none from timing (evolve/search/sequence.py)
 
 
 class ModelSpec(_Strict):
@@ -310,6 +311,7 @@ class Problem:
         self.yaml_path = yaml_path
         self.root = yaml_path.parent
         self.initial_code = initial_code
+        self.settings: dict = {}  # the `--set KEY=VALUE` in force (evolve/overrides.py), remembered by the run
 
     @property
     def name(self) -> str:
@@ -354,8 +356,10 @@ def resolve_problem_path(ref: str | Path) -> Path:
     return path.resolve()
 
 
-def load_problem(ref: str | Path, check_evaluator: bool = True) -> Problem:
-    """Read, validate and resolve a problem; raise ProblemError with a precise message."""
+def load_problem(ref: str | Path, check_evaluator: bool = True, edit=None) -> Problem:
+    """Read, validate and resolve a problem; raise ProblemError with a precise message.
+
+    `edit(mapping) -> mapping`, when given, changes the YAML mapping before it is validated (`--set`)."""
     path = resolve_problem_path(ref)
     text = path.read_text(encoding="utf-8")
     try:
@@ -365,6 +369,8 @@ def load_problem(ref: str | Path, check_evaluator: bool = True) -> Problem:
         raise ProblemError(f"{path}: not valid YAML: {exc}. Fix the syntax at the line shown.") from None
     if not isinstance(data, dict):
         raise ProblemError(f"{path}: the file must be a YAML mapping of keys (name, program, evaluator, ...).")
+    if edit is not None:
+        data = edit(data)
     try:
         spec = ProblemSpec.model_validate(data)
     except ValidationError as exc:

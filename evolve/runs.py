@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from evolve import finalize
+from evolve import finalize, overrides as settings
 from evolve.db import lease, repo
 from evolve.db.engine import EmptyDatabase, open_database, redact, sqlite_url
 from evolve.db.models import Run
@@ -41,6 +41,7 @@ class Overrides:
     models: list[str] | None = None  # replace llm.models with these litellm names
     api_base: str | None = None  # for the --model models
     replay: str | None = None  # serve the recorded LLM answers of this run
+    settings: dict[str, Any] = field(default_factory=dict)  # --set KEY=VALUE, in order (evolve/overrides.py)
 
 
 class RunsDir(type(Path())):
@@ -146,22 +147,43 @@ def default_run_name(problem: Problem) -> str:
 def start(problem_ref: str, runs_dir: Path, name: str | None, overrides: Overrides, console: Console,
           resume: bool = False) -> Outcome:
     """Create (or with resume=True, continue) a run and evolve until a budget or Ctrl-C stops it."""
-    problem = with_models(load_problem(problem_ref), overrides)
+    problem = _load(problem_ref, runs_dir, name if resume else None, overrides)
     with asyncio.Runner() as runner:  # one event loop for the LLM preflight and the run
         llm = _prepare_llm(problem, runs_dir, overrides.replay, runner)
+        _note_unanswered(llm, console)
         return _start(problem, runs_dir, name, overrides, console, resume, llm, runner)
 
 
-def with_models(problem: Problem, overrides: Overrides) -> Problem:
-    """The problem with `--model` / `--api-base` from the command line in place of `llm.models`."""
-    if not overrides.models:
+def _load(problem_ref: str, runs_dir: Path, name: str | None, overrides: Overrides) -> Problem:
+    """The problem with the command's flags and --set; resuming run `name`, over the --set it remembers."""
+    problem = settings.load(problem_ref, overrides)
+    if name is None:
         return problem
-    from evolve.problem import ModelSpec
+    kept = _remembered(runs_dir, name, problem.spec.database.url)
+    return settings.load(problem_ref, overrides, kept, name) if kept else problem
 
-    llm = problem.spec.llm
-    models = [ModelSpec(name=n, api_base=overrides.api_base or None) for n in overrides.models]
-    problem.spec = problem.spec.model_copy(update={"llm": llm.model_copy(update={"models": models, "mutator": "llm"})})
-    return problem
+
+def _remembered(runs_dir: Path, name: str, db_url: str | None) -> dict:
+    """The --set values run `name` was started (or last resumed) with; none when there is no such run."""
+    db_url = getattr(runs_dir, "db_url", None) or db_url
+    if not db_url and not (run_dir(runs_dir, name) / DB_FILE).is_file():
+        return {}
+    try:
+        factory, run = open_run(runs_dir, name, db_url=db_url)
+    except (RunError, EmptyDatabase):
+        return {}
+    factory.kw["bind"].dispose()
+    return settings.remembered(run.config)
+
+
+def _note_unanswered(llm, console: Console) -> None:
+    """Say so when a model's start-up probe got no answer in time: the run goes on, its calls retry."""
+    if llm is not None:
+        from evolve.llm.preflight import unanswered
+
+        note = unanswered(getattr(llm, "preflight_calls", []))
+        if note:
+            console.print(f"note: {note}", highlight=False, markup=False)
 
 
 def _prepare_llm(problem: Problem, runs_dir: Path, replay: str | None, runner: asyncio.Runner):
@@ -171,16 +193,17 @@ def _prepare_llm(problem: Problem, runs_dir: Path, replay: str | None, runner: a
             raise RunError(f"--replay serves recorded LLM answers, but {problem.yaml_path} uses the offline "
                            "mutator; configure llm.models (or pass --model) to replay an LLM run.")
         return None
-    from evolve.mutate.llm import LLMConfigError, LLMMutator, replay_table
+    from evolve.mutate.llm import LLMConfigError, LLMMutator
+    from evolve.search.replay import Recording
 
-    table = None
+    recording = None
     if replay:
         factory, run = open_run(runs_dir, replay)
         with factory() as session:
-            table = replay_table(repo.replay_rows(session, run.id))
+            recording = Recording.load(session, run)
         factory.kw["bind"].dispose()
     try:
-        llm = LLMMutator(problem, random.Random(problem.spec.evolution.seed), table)
+        llm = LLMMutator(problem, random.Random(problem.spec.evolution.seed), recording)
         runner.run(llm.preflight())
     except LLMConfigError as exc:
         raise RunError(f"{problem.yaml_path}: {exc}") from None
@@ -308,7 +331,7 @@ def resume(runs_dir: Path, name: str, overrides: Overrides, console: Console) ->
 
 
 def spec_of(run: Run) -> ProblemSpec:
-    return ProblemSpec.model_validate(run.config)
+    return ProblemSpec.model_validate({k: v for k, v in run.config.items() if k != "overrides"})
 
 
 def holdout(runs_dir: Path, name: str, numbers: list[int]) -> list[finalize.HoldoutResult]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import shlex
 import textwrap
 
 from rich.console import Console
@@ -69,8 +70,15 @@ def check(ref: str, console: Console) -> int:
     if failed:
         _say(console, None, f"\n{problem.name}: not ready.")
         return 1
-    _say(console, None, f"\n{problem.name}: ready. Start with `evolve start {problem.root}`")
+    _say(console, None, f"\n{problem.name}: ready. Start with `{start_command(problem)}`")
     return 0
+
+
+def start_command(problem) -> str:
+    """The `evolve start` that runs this problem: its folder when the YAML is the folder's problem.yaml
+    (what a folder means to start), else the YAML file itself."""
+    target = problem.root if problem.yaml_path.name == "problem.yaml" else problem.yaml_path
+    return f"evolve start {shlex.quote(str(target))}"
 
 
 def _once(error: str | None, shown: list[str]) -> str:

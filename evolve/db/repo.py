@@ -87,6 +87,15 @@ def population_rows(session: Session, run_id: int) -> tuple[list[IslandMember], 
     return members, cells
 
 
+def programs_at(session: Session, run_id: int, iterations) -> dict[int, Program]:
+    """{iteration: program} of a run's programs at these iterations (None entries ignored)."""
+    wanted = [i for i in iterations if i is not None]
+    if not wanted:
+        return {}
+    query = select(Program).where(Program.run_id == run_id, Program.iteration.in_(wanted))
+    return {p.iteration: p for p in session.scalars(query)}
+
+
 def programs(session: Session, run_id: int) -> list[Program]:
     return list(session.scalars(select(Program).where(Program.run_id == run_id).order_by(Program.iteration)))
 
@@ -262,9 +271,3 @@ def add_llm_calls(session: Session, run_id: int, program_id: int | None, calls: 
                             completion_tokens=c.completion_tokens, cost_usd=c.cost_usd, latency_s=c.latency_s,
                             outcome=c.outcome, prompt_hash=c.prompt_hash, prompt=c.prompt, response=c.response,
                             kind=c.kind, attempt=c.attempt, error=c.error or None))
-
-
-def replay_rows(session: Session, run_id: int) -> list[tuple[int | None, str | None, str, str | None]]:
-    """(program_id, prompt_hash, outcome, response) of a run's LLM calls in order: what `--replay` serves."""
-    query = select(LLMCall.program_id, LLMCall.prompt_hash, LLMCall.outcome, LLMCall.response)
-    return [tuple(r) for r in session.execute(query.where(LLMCall.run_id == run_id).order_by(LLMCall.id))]

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+ALL_DOWN = "every LLM"  # how the stop reason of a run whose every model is cooling down starts
+
 
 @dataclass
 class Arm:
@@ -102,5 +104,5 @@ class Ensemble:
         now = self.clock()
         soonest = min(a.down_until for a in self.arms.values() if a.weight > 0) - now
         names = ", ".join(self.arms)
-        return (f"every LLM ({names}) failed {self.cooldown_after} proposals in a row and is cooling "
+        return (f"{ALL_DOWN} ({names}) failed {self.cooldown_after} proposals in a row and is cooling "
                 f"down (next back in {max(soonest, 0):.0f} s); check the provider, then `evolve resume` the run")

@@ -2,28 +2,28 @@
 
 The controller picks parents and writes rows; this module only turns a parent
 (plus inspirations, recent failures and maybe a crossover partner) into a
-`Proposal` and keeps the ensemble, the budgets and replay. litellm is imported
+`Proposal` and keeps the ensemble and the budgets (a replay: evolve/search/replay.py). litellm is imported
 on the first call, never at import time.
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from evolve.llm import client
 from evolve.llm.client import LLMConfigError, prompt_hash, render
 from evolve.llm.ensemble import Ensemble
 from evolve.llm.ledger import Ledger
+from evolve.mutate.outcomes import BUDGET_CUT, LLM_FAILED, PATCH_FAILED
 from evolve.mutate.patch import PatchError, apply_answer
 from evolve.mutate.prompt import PromptBuilder, TemplateError, load_templates
 
 if TYPE_CHECKING:
     from evolve.problem import Problem
 
-REPLAY_MISSES_TO_STOP = 5
 
-__all__ = ["CallRecord", "LLMConfigError", "LLMMutator", "ProgramView", "Proposal", "replay_table"]
+__all__ = ["CallRecord", "LLMConfigError", "LLMMutator", "ProgramView", "Proposal"]
 
 
 @dataclass
@@ -66,36 +66,13 @@ class Proposal:
     skipped: bool = False  # no call was made (budget, all models down, no recording): write no program
 
 
-def replay_table(rows: Iterable[tuple[int | None, str | None, str, str | None]]) -> dict[str, list[str | None]]:
-    """{prompt_hash: [answer per proposal, in order]} from a run's llm_calls rows
-    (program_id, prompt_hash, outcome, response), in id order, for replay.
-
-    A proposal's calls of one prompt (retries included) end in one answer: the response of the
-    call that got one ("" for an empty answer), or None when every try failed. The same prompt
-    sent by several proposals gets their answers in turn.
-    """
-    final: dict[tuple[int, str], str | None] = {}
-    for program_id, h, outcome, response in rows:
-        if h is None or program_id is None:  # preflight probes answer no proposal
-            continue
-        if outcome in ("ok", "replayed") and response is not None:
-            final[(program_id, h)] = response
-        elif outcome == "empty":
-            final[(program_id, h)] = ""
-        else:
-            final.setdefault((program_id, h), None)
-    table: dict[str, list[str | None]] = {}
-    for (_, h), answer in final.items():  # dicts keep the order of the first call of each proposal
-        table.setdefault(h, []).append(answer)
-    return table
-
-
 class LLMMutator:
-    def __init__(self, problem: "Problem", rng: random.Random, replay: dict[str, list[str | None]] | None = None):
+    def __init__(self, problem: "Problem", rng: random.Random, recording=None):
         cfg = problem.spec.llm
         if not cfg.models:
             raise LLMConfigError("llm.models is empty: name at least one model, or use llm.mutator: offline")
-        self.cfg, self.rng, self.replay = cfg, rng, replay
+        self.cfg, self.rng = cfg, rng
+        self.recording = recording  # --replay: evolve/search/replay.py walks it; no model is called
         self.models = {m.name: m for m in cfg.models}
         self.ledger = Ledger(cfg.budget.max_usd, cfg.budget.max_llm_calls)
         self.ensemble = Ensemble(cfg.models, cfg.selection, cfg.exploration, cfg.cost_aware,
@@ -108,16 +85,15 @@ class LLMMutator:
                                      cfg.feedback_chars)
         self._jitter = random.Random(0)  # backoff jitter apart from self.rng: replays stay in step
         self.preflight_calls: list[CallRecord] = []  # probe calls, for the ledger (program_id NULL)
-        self._replay_misses = 0  # prompts in a row that the replayed run never sent
 
     # --- before the run ----------------------------------------------------------
     async def preflight(self) -> None:
         """Raise LLMConfigError (naming the model and the fix) when a model cannot be used."""
-        if self.replay is not None:
+        if self.recording is not None:
             return  # nothing will be called
         from evolve.llm.preflight import PROBE, preflight
 
-        attempts = await preflight(list(self.models.values()), self.cfg.preflight)
+        attempts = await preflight(list(self.models.values()), self.cfg.preflight, self.cfg.retries, self.cfg.backoff_s)
         h, text = prompt_hash(PROBE), render(PROBE)
         for a in attempts:
             self.ledger.begin()
@@ -126,13 +102,14 @@ class LLMMutator:
 
     # --- one proposal --------------------------------------------------------------
     async def propose(self, parent: ProgramView, inspirations: list[ProgramView], failures: list[str],
-                      partner: ProgramView | None) -> Proposal:
-        kind = self._kind(partner is not None)
+                      partner: ProgramView | None, rng: random.Random | None = None) -> Proposal:
+        rng = rng or self.rng  # a deterministic run's candidate has a stream of its own
+        kind = self._kind(partner is not None, rng)
         mutation = f"llm:{kind}"
         stop = self.budget_reason() or self.all_models_down()
         if stop:
             return Proposal(None, mutation, None, [], stop, skipped=True)
-        model = self.ensemble.pick(self.rng)
+        model = self.ensemble.pick(rng)
         if model is None:  # every model went down while this proposal waited
             return Proposal(None, mutation, None, [], self.all_models_down(), skipped=True)
         messages = self.prompts.build(kind, parent, inspirations, failures, partner)
@@ -140,59 +117,50 @@ class LLMMutator:
         for turn in range(1, self.cfg.max_patch_attempts + 1):
             answer, failure = await self._ask(model, messages, kind, turn, calls)
             if answer is None:
-                replayed = failure.startswith("replay:")  # recorded as rejected, like the original
-                return Proposal(None, mutation, model, calls, failure, skipped=not calls and not replayed)
+                return Proposal(None, mutation, model, calls, failure, skipped=not calls)
             try:
                 code = apply_answer(parent.code, answer, kind)
             except PatchError as exc:
-                failure = f"patch rejected: {exc}"
-                if turn < self.cfg.max_patch_attempts and not self.budget_reason():
-                    messages = self.prompts.retry(messages, answer, str(exc))
-                    continue
+                failure = f"{PATCH_FAILED}: patch rejected: {exc}"
+                if turn < self.cfg.max_patch_attempts:
+                    cut = self.budget_reason()
+                    if not cut:
+                        messages = self.prompts.retry(messages, answer, str(exc))
+                        continue
+                    failure = f"{BUDGET_CUT}: {cut}, so the patch error was not sent back ({failure})"
                 return Proposal(None, mutation, model, calls, failure)
             return Proposal(code, mutation, model, calls, None)
         raise AssertionError("unreachable")
 
-    def _kind(self, has_partner: bool) -> str:
+    def _kind(self, has_partner: bool, rng: random.Random) -> str:
         odds = self.cfg.mutation
         kinds = [("diff", odds.diff), ("rewrite", odds.rewrite)]
         if has_partner:
             kinds.append(("crossover", odds.crossover))
         kinds = [(k, w) for k, w in kinds if w > 0]
-        return self.rng.choices([k for k, _ in kinds], weights=[w for _, w in kinds])[0]
+        return rng.choices([k for k, _ in kinds], weights=[w for _, w in kinds])[0]
 
     async def _ask(self, model: str, messages: list[dict], kind: str, turn: int,
                    calls: list[CallRecord]) -> tuple[str | None, str]:
         """The model's answer (None on failure, with the reason); appends the calls made."""
         h, text = prompt_hash(messages), render(messages)
-        if self.replay is not None:
-            if h not in self.replay:
-                self._replay_misses += 1
-                return None, (f"replay: no recorded response for this prompt (hash {h[:12]}); the run being "
-                              "replayed never sent it — the problem, templates or run state differ")
-            answers = self.replay[h]
-            answer, self._replay_misses = (answers.pop(0) if len(answers) > 1 else answers[0]), 0
-            if answer is None:
-                return None, "replay: the recorded call of this prompt got no answer (every retry failed)"
-            calls.append(CallRecord(model, 0, 0, 0.0, 0.0, "replayed", h, text, answer, kind, turn))
-            return (answer, "") if answer.strip() else (None, f"empty answer from {model} (replayed)")
         attempts, blocked = await client.complete(self.models[model], messages, self.ledger, self.cfg.retries,
                                                   self.cfg.backoff_s, self._jitter)
         calls.extend(self._record(a, h, text, kind, turn) for a in attempts)
         if not attempts:
-            return None, blocked
+            return None, f"{BUDGET_CUT}: {blocked}"
         last = attempts[-1]
         if last.outcome == "ok":
             self.ensemble.answered(model)
             return last.response, ""
         if last.outcome == "empty":
             self.ensemble.answered(model)
-            return None, f"empty answer from {model}"
+            return None, f"{PATCH_FAILED}: empty answer from {model}"
         if blocked:
-            return None, blocked
+            return None, f"{BUDGET_CUT}: {blocked} (the last try ended {last.outcome})"
         self.ensemble.failed(model)
         tries = f" after {len(attempts)} tries" if len(attempts) > 1 else ""
-        return None, f"model {model} failed{tries}: {last.outcome}: {last.error[:300]}"
+        return None, f"{LLM_FAILED}: model {model} failed{tries}: {last.outcome}: {last.error[:300]}"
 
     @staticmethod
     def _record(a, h: str, text: str, kind: str, turn: int) -> CallRecord:
@@ -211,12 +179,7 @@ class LLMMutator:
         self.ledger.restore(spent_usd, calls)
 
     def budget_reason(self) -> str:
-        """Non-empty when another call would break max_usd / max_llm_calls (or a replay has diverged)."""
-        if self.replay is not None:
-            if self._replay_misses >= REPLAY_MISSES_TO_STOP:
-                return (f"replay: {self._replay_misses} prompts in a row have no recorded response; "
-                        "this run has diverged from the one being replayed")
-            return ""
+        """Non-empty when another call would break max_usd / max_llm_calls."""
         return self.ledger.reason()
 
     def all_models_down(self) -> str:

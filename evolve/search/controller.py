@@ -24,6 +24,8 @@ from evolve.search import partial
 from evolve.search.dedup import Deduplicator, Verdict
 from evolve.mutate.offline import OfflineMutator
 from evolve.search.propose import Draft, make_proposer
+from evolve.search.replay import DIVERGED
+from evolve.search.sequence import TICKET, Sequence
 from evolve.search.population import Member, Population
 from evolve.problem import Problem
 from evolve.search.scoring import assess, assess_metrics, objective_vector, violation
@@ -77,6 +79,10 @@ class Controller:
         self.initial_error: str | None = None
         self.fruitless = 0
         self.dedup = Deduplicator(problem, executor, self.rng)
+        self.replay = getattr(llm, "recording", None)  # --replay: the recorded proposals to walk again
+        # evolution.deterministic: every choice from the seed and ticket order, none from timing
+        self.sequence = Sequence(self.max_in_flight, 0, evo.seed) if evo.deterministic and not self.replay else None
+        self.sequence_stop = ""  # deterministic: the target or patience, as the candidate that met it saw it
 
     # --- state -------------------------------------------------------------------
     def _load(self) -> list[Program]:
@@ -112,16 +118,28 @@ class Controller:
         self.rng.seed(f"{self.problem.spec.evolution.seed}:{len(rows)}")
         return pending
 
+    def _recorded_member(self, row: Program | None) -> Member | None:
+        """A program as a parent of a replayed proposal: its population member, or (not scored yet: a replay
+        runs ahead of its evaluations) one made from its row."""
+        if row is None:
+            return None
+        for island in self.population.islands:
+            if row.id in island.members:
+                return island.members[row.id]
+        return Member(row.id, row.score, row.code, row.generation, row.island, (), row.metrics or {})
+
     def _member(self, row: Program) -> Member:
         return Member(row.id, row.score, row.code, row.generation, row.island,
                       objective_vector(self.problem.spec.objectives, row.metrics or {}), row.metrics or {})
 
     def _insert(self, calls: list | None = None, **fields) -> Program:
+        ticket = TICKET.get() if self.sequence is not None else None  # deterministic: the reserved iteration
+        iteration = self.next_iteration if ticket is None else ticket
         with self.factory.begin() as session:
-            program = repo.add_program(session, run_id=self.run_row.id, iteration=self.next_iteration,
+            program = repo.add_program(session, run_id=self.run_row.id, iteration=iteration,
                                        code_hash=code_hash(fields["code"]), **fields)
             repo.add_llm_calls(session, self.run_row.id, program.id, calls or [])
-        self.next_iteration += 1
+        self.next_iteration = max(self.next_iteration, iteration + 1)
         self.seen.add(program.code_hash)
         return program
 
@@ -134,6 +152,8 @@ class Controller:
             queue.append(self._insert(code=self.problem.initial_code, mutation="initial", generation=0,
                                       ast_hash=verdict.ast_hash))
         self._notes()
+        if self.sequence is not None:
+            self.sequence.begin(self.next_iteration)
         started = time.monotonic()
         in_flight: set[asyncio.Task] = set()
         stopper = asyncio.ensure_future(self.stop_requested.wait())
@@ -143,13 +163,19 @@ class Controller:
                 while len(in_flight) < self.max_in_flight and not self.stop_requested.is_set():
                     if queue:  # the starting program, or programs a stopped run left pending
                         program = queue.pop(0)
-                        in_flight.add(asyncio.ensure_future(self._screen(program, self.dedup.recheck(program))))
+                        task = self._screen(program, self.dedup.recheck(program))
+                        in_flight.add(asyncio.ensure_future(self._ticketed(program.iteration, task)))
                         continue
                     reason = reason or self._budget_spent(started)
                     if reason or not self.population:
+                        if reason and self.sequence is not None:
+                            self.sequence.close()
                         break
                     self.children += 1  # counted now, so concurrent proposals respect the budget
-                    in_flight.add(asyncio.ensure_future(self._candidate()))
+                    ticket = None
+                    if self.sequence is not None:  # the candidate's iteration, reserved now
+                        ticket, self.next_iteration = self.next_iteration, self.next_iteration + 1
+                    in_flight.add(asyncio.ensure_future(self._ticketed(ticket, self._candidate())))
                 if self.stop_requested.is_set():
                     return "interrupted"
                 if not in_flight:
@@ -162,52 +188,133 @@ class Controller:
                     reason = reason or f"the mutator found nothing new in {self.fruitless} tries in a row"
         finally:
             stopper.cancel()
+            if self.sequence is not None:
+                self.sequence.close()
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
 
     def _budget_spent(self, started: float) -> str:
         lim = self.limits
-        best = self.population.best()
         if lim.iterations is not None and self.children >= lim.iterations:
             return f"iteration budget of {lim.iterations} reached"
         if lim.wall_time_s is not None and time.monotonic() - started >= lim.wall_time_s:
             return f"wall-time budget of {lim.wall_time_s:g} s reached"
+        if self.sequence is not None:  # target and patience: judged by each candidate on its own population
+            return self.sequence_stop or self.proposer.stop_reason()
+        return self._reached() or (self.replay.stop_reason() if self.replay is not None else self.proposer.stop_reason())
+
+    def _reached(self) -> str:
+        """The target score or the patience, on the population as it stands."""
+        lim = self.limits
+        best = self.population.best()
         if lim.target_score is not None and best is not None and best.score >= lim.target_score:
             return f"target score {lim.target_score:g} reached (best {best.score:.6g})"
         if lim.patience is not None and self.since_improvement >= lim.patience:
             return f"no improvement in {self.since_improvement} evaluations (patience {lim.patience})"
-        return self.proposer.stop_reason()
+        return ""
+
+    async def _ticketed(self, ticket: int | None, work) -> None:
+        """Run one candidate's (or queued program's) task under its ticket (deterministic mode)."""
+        if self.sequence is None or ticket is None:
+            return await work
+        TICKET.set(ticket)
+        self.sequence.start(ticket)
+        try:
+            await work
+        finally:
+            self.sequence.finish(ticket)
+
+    async def _settle(self, record, *args) -> None:
+        """`record(*args)` (a program's result into the database and the population), in ticket order."""
+        ticket = TICKET.get()
+        if self.sequence is not None and ticket is not None:
+            await self.sequence.turn(ticket)
+        record(*args)
+        if self.sequence is not None and ticket is not None:
+            self.sequence.settled(ticket)
+
+    async def _before_judging(self, level: str) -> None:
+        ticket = TICKET.get()
+        if self.sequence is not None and ticket is not None:
+            await self.sequence.before_judging(ticket, level)
+
+    def _judged(self, *levels: str) -> None:
+        ticket = TICKET.get()
+        if self.sequence is not None and ticket is not None:
+            for level in levels:
+                self.sequence.judged(ticket, level)
 
     def _no_parent_reason(self) -> str:
         detail = f": {self.initial_error}" if self.initial_error else ""
         return f"no program scored, so there is no parent to mutate (the starting program failed{detail})"
 
     async def _candidate(self) -> None:
+        if self.replay is not None:
+            return await self._replayed()
+        rng = self.rng
+        if self.sequence is not None:
+            ticket = TICKET.get()
+            await self.sequence.before_select(ticket)
+            self.sequence_stop = self.sequence_stop or self._reached()
+            if self.sequence_stop:
+                self.children -= 1
+                return
+            rng = self.sequence.rng(ticket)
+            self.sequence.has_selected(ticket)  # the waiters run once this task yields: after the draw below
         island = self.population.next_island()
-        parent = self.population.select(self.rng, island)
-        inspirations = self.population.inspirations(self.rng, parent)
+        parent = self.population.select(rng, island)
+        inspirations = self.population.inspirations(rng, parent)
         partner = inspirations[0] if inspirations else None
-        draft = await self.proposer.propose(parent, partner, inspirations)
+        draft = await self.proposer.propose(parent, partner, inspirations, rng)
         if draft is None or draft.skipped:
             self.children -= 1
             self.fruitless += draft is None
             return
+        await self._child(parent, partner if draft.partner_used else None, island, draft)
+
+    async def _child(self, parent: Member, partner: Member | None, island: int, draft: Draft) -> None:
+        """A proposal written as a program: rejected with its reason, or screened and evaluated."""
         self.fruitless = 0
         parent.children += 1
-        crossed = draft.partner_used and partner is not None
         fields = dict(mutation=draft.mutation, parent_id=parent.id, island=island,
-                      second_parent_id=partner.id if crossed else None,
-                      generation=1 + max(parent.generation, partner.generation if crossed else 0))
+                      second_parent_id=partner.id if partner is not None else None,
+                      generation=1 + max(parent.generation, partner.generation if partner is not None else 0))
         if draft.code is None:
-            self._record_rejected(parent, draft, fields)
+            self._judged("syntactic", "functional")
+            await self._settle(self._record_rejected, parent, draft, fields)
             return
+        if self.sequence is not None:  # what the next proposals must not make again, in ticket order
+            self.seen.add(code_hash(draft.code))
+            await self._before_judging("syntactic")
         verdict = self.dedup.syntactic(draft.code)
         program = self._insert(draft.calls, code=draft.code, diff=unified_diff(parent.code, draft.code, parent.id),
                                ast_hash=verdict.ast_hash, **fields)
         await self._screen(program, verdict)
         scored = program.status == "evaluated" and (program.duplicate_of is None or program.id in self.dedup.partial)
-        self.proposer.observe(draft, program.score - parent.score if scored else None)
+        known = scored and parent.score is not None  # a replayed parent may not be scored yet
+        self.proposer.observe(draft, program.score - parent.score if known else None)
+
+    async def _replayed(self) -> None:
+        """The next recorded proposal of the run being replayed (evolve/search/replay.py)."""
+        step = self.replay.next()
+        if step is None:
+            self.children -= 1
+            return
+        with self.factory() as session:
+            rows = repo.programs_at(session, self.run_row.id, [step.parent, step.partner])
+        parent, partner = (self._recorded_member(rows.get(i)) for i in (step.parent, step.partner))
+        if parent is None:
+            self.replay.diverged = f"{DIVERGED} at #{step.iteration + 1}: its parent #{(step.parent or 0) + 1} is not here"
+        rebuilt = self.replay.rebuild(step, parent.code, self.next_iteration) if parent else None
+        if rebuilt is None or rebuilt.diverged:
+            self.children -= 1
+            with self.factory.begin() as session:
+                repo.add_llm_calls(session, self.run_row.id, None, [self.replay.divergence_call(step)])
+            return
+        model = step.turns[-1].model if step.turns else None
+        await self._child(parent, partner, step.island, Draft(rebuilt.code, step.mutation, partner is not None, model,
+                                                               rebuilt.calls, rebuilt.rejection))
 
     async def _screen(self, program: Program, verdict: Verdict) -> None:
         """A written candidate through the duplicate filter, then evaluation unless it is a duplicate (a hit
@@ -215,13 +322,17 @@ class Controller:
         and programs left pending by a stopped run all pass here."""
         if verdict.original_id is None:
             self.dedup.register(program.id, verdict)
+            self._judged("syntactic")
             if not self.dedup.rides_along(len(self.problem.spec.workloads.stages)):
+                await self._before_judging("functional")
                 verdict = await self.dedup.functional_check(program.code, verdict)
                 if verdict.original_id is None:
                     self.dedup.register(program.id, verdict)
+                self._judged("functional")
                 self._notes()
         if verdict.original_id is not None and not verdict.evaluate_anyway:
-            self._record_duplicate(program, verdict)
+            self._judged("syntactic", "functional")
+            await self._settle(self._record_duplicate, program, verdict)
             return
         await self._evaluate(program, verdict)
 
@@ -230,6 +341,7 @@ class Controller:
         program = self._insert(draft.calls, code=parent.code, status="rejected", error=draft.rejection, **fields)
         self.since_improvement += 1
         self.proposer.observe(draft, None)
+        self.proposer.failed(f"{draft.mutation} by {draft.model}: {draft.rejection}")
         best = self.population.best()
         self.reporter.recorded(program, best.score if best else None)
 
@@ -239,13 +351,16 @@ class Controller:
         if verdict is not None and verdict.level is None and self.dedup.rides_along(len(stages)):
             # the probe rides with the first stage; a hit skips the later (costlier) stages
             ran = await self.executor.evaluate(program.code, stages[:1], probe_repeat=2)
+            await self._before_judging("functional")
             verdict = self.dedup.judge(ran[0].probe, verdict, ran[0].probe_s)
             if verdict.original_id is None:
                 self.dedup.register(program.id, verdict)
             self._notes()
             if verdict.original_id is not None and not verdict.evaluate_anyway:
-                self._record_duplicate(program, verdict, ran)
+                self._judged("functional")
+                await self._settle(self._record_duplicate, program, verdict, ran)
                 return
+        self._judged("syntactic", "functional")
         if verdict is not None and verdict.evaluate_anyway == "cost":  # a hit whose costs the hash does not hold
             if (not ran or ran[-1].passed) and await self._evaluate_costs(program, verdict, ran):
                 return
@@ -254,17 +369,21 @@ class Controller:
             outcomes = ran + (await self.executor.evaluate(program.code, stages[1:]) if ran[-1].passed else [])
         else:
             outcomes = await self.executor.evaluate(program.code)
-        self._record(program, outcomes, verdict)
+        await self._settle(self._record, program, outcomes, verdict)
 
     async def _evaluate_costs(self, program: Program, verdict: Verdict, ran: list) -> bool:
         """A partial evaluation: the hit's costs measured again, the rest its original's, scored as a program
         of its own. False when it must be evaluated in full (its original is still in flight, or a run failed)."""
         stages = self.problem.spec.workloads.stages
+        if self.sequence is not None:  # whether the original is still in flight must not depend on timing
+            with self.factory() as session:
+                before = session.get(Program, verdict.original_id).iteration
+            await self.sequence.until_settled(before)
         with self.factory() as session:
             original = session.get(Program, verdict.original_id)
             source = partial.sources(repo.stage_metrics(session, original.id), [s.name for s in stages])
         if original.status == "failed":  # no costs to measure against a failure: a plain duplicate
-            self._record_duplicate(program, verdict, ran)
+            await self._settle(self._record_duplicate, program, verdict, ran)
             return True
         if original.status not in ("evaluated", "infeasible"):
             return False
@@ -277,7 +396,7 @@ class Controller:
             self.dedup.notes.append(f"#{repo.number(program)}: {why}; evaluated in full")
             self._notes()
             return False
-        self._record_partial(program, verdict, original, ran, costs, metrics)
+        await self._settle(self._record_partial, program, verdict, original, ran, costs, metrics)
         return True
 
     def _record_partial(self, program: Program, verdict: Verdict, original: Program, ran: list, costs: list,

@@ -42,8 +42,16 @@ class OfflineProposer:
     def __init__(self, mutator: OfflineMutator, seen: Callable[[str], bool]):
         self.mutator, self.seen = mutator, seen
 
-    async def propose(self, parent: Member, partner: Member | None, inspirations: list[Member]) -> Draft | None:
-        child = self.mutator.propose(parent.code, self.seen, partner.code if partner else None)
+    async def propose(self, parent: Member, partner: Member | None, inspirations: list[Member],
+                      rng: random.Random | None = None) -> Draft | None:
+        shared = getattr(self.mutator, "rng", None)
+        if rng is not None:  # a deterministic run's candidate draws from a stream of its own
+            self.mutator.rng = rng
+        try:
+            child = self.mutator.propose(parent.code, self.seen, partner.code if partner else None)
+        finally:
+            if rng is not None:
+                self.mutator.rng = shared
         if child is None:
             return None
         return Draft(child.code, child.mutation, partner_used=child.mutation.endswith("crossover"))
@@ -71,16 +79,17 @@ class LLMProposer:
         self.failures: deque[str] = deque(maxlen=RECENT_FAILURES)
         self.stopped = ""
 
-    async def propose(self, parent: Member, partner: Member | None, inspirations: list[Member]) -> Draft | None:
+    async def propose(self, parent: Member, partner: Member | None, inspirations: list[Member],
+                      rng: random.Random | None = None) -> Draft | None:
+        # what the prompt holds is taken now, as the parent is drawn (not once a call slot is free)
+        failures = list(self.failures)
         views = self._views([parent, *inspirations, *([partner] if partner else [])])
         async with self.slots:
-            p = await self.llm.propose(views[parent.id], [views[m.id] for m in inspirations], list(self.failures),
-                                       views[partner.id] if partner else None)
+            p = await self.llm.propose(views[parent.id], [views[m.id] for m in inspirations], failures,
+                                       views[partner.id] if partner else None, rng)
         if p.skipped:
             self.stopped = p.rejection or "the LLM mutator stopped"
             return Draft(None, p.mutation, skipped=True, rejection=p.rejection)
-        if p.code is None:
-            self.failures.append(f"{p.mutation} by {p.model}: {p.rejection}")
         return Draft(p.code, p.mutation, p.mutation == "llm:crossover" and partner is not None, p.model, p.calls,
                      p.rejection)
 

@@ -52,6 +52,8 @@ def derive_more(derived: dict, fresh: list[Row], replaced: dict[int, Row]) -> di
             Counter(r.status for r in fresh)
     if "failures" in derived:
         out["failures"] = derived["failures"] + Counter(r.failure_reason for r in fresh if r.status == "failed")
+    if "rejections" in derived:
+        out["rejections"] = derived["rejections"] + Counter(r.rejection_reason for r in fresh if r.status == "rejected")
     if "islands" in derived:
         out["islands"] = island_bests(derived["islands"], fresh)
         out["island_ids"] = derived["island_ids"] | {r.island for r in fresh}

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from evolve.db import lease, repo
+from evolve.mutate.outcomes import REJECTIONS
 from evolve.tui.derive import EVALUATED, best_of, derive_more, in_order, island_bests, raised  # noqa: F401
 from evolve.problem import Objective
 from evolve.search.scoring import objective_vector, pareto_ranks
@@ -76,6 +77,15 @@ class Row:
         match = _STAGE_STATUS.match(self.error or "")
         return match.group(1) if match else "error"
 
+    @property
+    def rejection_reason(self) -> str | None:
+        """Why a rejected proposal wrote no child: patch_failed, llm_failed or budget_cut (evolve/mutate/llm.py);
+        `rejected` for a reason recorded before these were named."""
+        if self.status != "rejected":
+            return None
+        head = (self.error or "").split(":", 1)[0]
+        return head if head in REJECTIONS else "rejected"
+
 
 @dataclass
 class Snapshot:
@@ -130,6 +140,15 @@ class Snapshot:
         if "failures" not in self.derived:
             self.derived["failures"] = Counter(r.failure_reason for r in self.rows if r.status == "failed")
         return Counter(self.derived["failures"])
+
+    def rejection_reasons(self) -> Counter:
+        if "rejections" not in self.derived:
+            self.derived["rejections"] = Counter(r.rejection_reason for r in self.rows if r.status == "rejected")
+        return Counter(self.derived["rejections"])
+
+    def call_outcomes(self) -> Counter:
+        """LLM calls by outcome (ok, rate_limited, server_error, timeout, empty, error, replayed, ...)."""
+        return sum((Counter(s.get("outcomes") or {}) for s in self.spend.values()), Counter())
 
     def has(self, column: str) -> bool:
         return column in self.columns
@@ -320,8 +339,10 @@ def _spend(calls: list[dict], before: dict | None) -> dict[str, dict]:
     """LLM calls, calls and cost and tokens summed by model (added to `before`)."""
     spend: dict[str, dict] = {m: dict(s) for m, s in (before or {}).items()}
     for c in calls:
-        s = spend.setdefault(c["model"], {"calls": 0, "cost_usd": 0.0, "tokens": 0})
+        s = spend.setdefault(c["model"], {"calls": 0, "cost_usd": 0.0, "tokens": 0, "outcomes": {}})
         s["calls"] += 1
+        if c.get("outcome"):
+            s["outcomes"] = {**s.get("outcomes", {}), c["outcome"]: s.get("outcomes", {}).get(c["outcome"], 0) + 1}
         s["cost_usd"] += c["cost_usd"] or 0.0
         s["tokens"] += (c["prompt_tokens"] or 0) + (c["completion_tokens"] or 0)
     return spend
@@ -340,10 +361,10 @@ def _stats(session: Session, run_id: int, config: Any) -> dict:
 def _llm_calls(session: Session, run_id: int, old: Snapshot | None = None) -> list[dict]:
     """The run's LLM calls (those after the ones `old` has seen, when given)."""
     cols = columns(session, "llm_calls")
-    need = {"id", "model", "program_id", "cost_usd", "prompt_tokens", "completion_tokens", "run_id"}
+    need = {"id", "model", "program_id", "cost_usd", "prompt_tokens", "completion_tokens", "run_id", "outcome"}
     if not need <= cols:
         return []
-    query = ("SELECT id, model, program_id, cost_usd, prompt_tokens, completion_tokens FROM llm_calls "
+    query = ("SELECT id, model, program_id, cost_usd, prompt_tokens, completion_tokens, outcome FROM llm_calls "
              "WHERE run_id = :r AND id > :seen ORDER BY id")
     seen = getattr(old, "calls_seen", 0) if old is not None else 0
     return [dict(m) for m in session.execute(text(query), {"r": run_id, "seen": seen}).mappings()]

@@ -56,10 +56,13 @@ def facts(snap: Snapshot) -> dict:
         "run": snap.name, "problem": snap.run.get("problem"), "status": snap.run.get("status"),
         "stop_reason": snap.run.get("stop_reason"), "programs": len(snap.rows),
         "children": len(snap.rows) - (initial is not None), "budget": budget(snap),
+        "overrides": (snap.run.get("config") or {}).get("overrides") or {},  # the --set KEY=VALUE in force
         "best": None if best is None else {"id": best.id, "score": best.score, "mutation": best.mutation},
         "initial_score": None if initial is None else initial.score,
         "evaluations_per_minute": rate_per_minute(snap), "counts": dict(snap.counts()),
         "failed_by_reason": dict(snap.failure_reasons()),
+        "rejected_by_reason": dict(snap.rejection_reasons()),  # patch_failed | llm_failed | budget_cut
+        "llm_calls_by_outcome": dict(snap.call_outcomes()),
         "spend": {m: dict(s) for m, s in snap.spend.items()}, "spent_usd": snap.spent(),
         "best_per_island": {str(i): {"id": r.id, "score": r.score} for i, r in sorted(snap.islands().items())},
         "improvements": [{"id": r.id, "score": r.score, "mutation": r.mutation, "model": r.model}
@@ -102,25 +105,34 @@ def rows(snap: Snapshot) -> list[tuple[str, str]]:
     out = [("best", (f"#{best['id']} {_score(best['score'])}" if best else "-") + gain),
            ("starting program", _score(f["initial_score"])),
            ("evaluations/min", "-" if rate is None else f"{rate:.1f}")]
-    counts, reasons = f["counts"], f["failed_by_reason"]
+    counts = f["counts"]
+    reasons = {"failed": f["failed_by_reason"], "rejected": f["rejected_by_reason"]}
     shown = []
     for status in sorted(counts, key=lambda s: (s != "evaluated", s)):
-        extra = ""
-        if status == "failed" and reasons:
-            extra = " (" + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) + ")"
-        shown.append(f"{status} {counts[status]}{extra}")
+        extra = _by_count(reasons.get(status) or {})
+        shown.append(f"{status} {counts[status]}" + (f" ({extra})" if extra else ""))
     out += [("programs", ", ".join(shown) or "none yet"), ("budget", budget_text(snap))]
+    if f["overrides"]:
+        from evolve.overrides import shown as setting
+
+        out.append(("set", ", ".join(setting(k, v) for k, v in f["overrides"].items())))
     max_usd = f["budget"]["max_usd"]
     if snap.spend or max_usd:
         cap = f" of ${max_usd:g}" if max_usd else ""
         per_model = ", ".join(f"{m} ${s['cost_usd']:.4f} ({s['calls']} calls)" for m, s in sorted(snap.spend.items()))
         out.append(("spend", f"${f['spent_usd']:.4f}{cap}" + (f": {per_model}" if per_model else "")))
+    if f["llm_calls_by_outcome"]:
+        out.append(("LLM calls", _by_count(f["llm_calls_by_outcome"])))
     out += savings(snap)
     islands = snap.islands()
     if islands:
         best_of = "  ".join(f"{i}: #{r.id} {_score(r.score)}" for i, r in sorted(islands.items()))
         out.append(("best per island", best_of))
     return out
+
+
+def _by_count(counts: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _when(t: datetime | None) -> str:

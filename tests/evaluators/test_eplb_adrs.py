@@ -361,6 +361,19 @@ def test_torch_order_matches_libstdcxx_std_sort(tmp_path):
         assert descending_order(row[None])[0].tolist() == [int(x) for x in line.split()]
 
 
+def test_torch_order_matches_torch_sort_itself():
+    """Where torch is installed (CI installs the gpu extra): the emulation against torch.sort(descending=True),
+    the call DeepSeek's reference makes, on rows with many ties."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    rows = [rng.integers(0, k, n).astype(np.float32) for n in (9, 16, 17, 33, 72, 288) for k in (1, 2, 5, 50)
+            for _ in range(5)]
+    rows.append(np.minimum(np.arange(1000), 1000 - np.arange(1000)).astype(np.float32))
+    for row in rows:
+        expected = torch.from_numpy(row).sort(-1, descending=True).indices.tolist()
+        assert descending_order(row[None])[0].tolist() == expected, len(row)
+
+
 # ---------------------------------------------------------------- the README's comparison table
 
 def test_published_rows():

@@ -1,4 +1,4 @@
-"""The LLM mutator end to end through litellm against the fake server: proposals, rejections, budgets, replay."""
+"""The LLM mutator end to end through litellm against the fake server: proposals, rejections, budgets (replay: tests/e2e/test_llm_run.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +8,7 @@ import pytest
 
 from evolve.llm.client import LLMConfigError, prompt_hash
 from evolve.llm.fake_server import Step
-from evolve.mutate.llm import LLMMutator, ProgramView, replay_table
+from evolve.mutate.llm import LLMMutator, ProgramView
 from tests.llm.fakes import fake_llm, llm_problem  # noqa: F401
 
 CODE = "\ndef value():\n    # EVOLVE-BLOCK-START\n    a = 1.0\n    b = 2.0\n    return a + b\n    # EVOLVE-BLOCK-END\n"
@@ -26,8 +26,8 @@ def propose(mutator, partner=None, failures=()):
     return asyncio.run(mutator.propose(PARENT, [], list(failures), partner))
 
 
-def make(tmp_path, url, replay=None, **llm):
-    return LLMMutator(llm_problem(tmp_path / "p", url, **llm), random.Random(0), replay)
+def make(tmp_path, url, **llm):
+    return LLMMutator(llm_problem(tmp_path / "p", url, **llm), random.Random(0))
 
 
 def test_good_patch_gives_a_child_and_one_ledger_row(fake_llm, tmp_path):
@@ -96,6 +96,20 @@ def test_all_models_down_stops_with_a_message(fake_llm, tmp_path):
     assert p.skipped and p.calls == [] and p.code is None and len(server.chat_requests) == 2
 
 
+def test_each_rejection_names_its_kind(fake_llm, tmp_path):
+    """patch_failed (an answer without a usable program), llm_failed (no answer after the retries), budget_cut
+    (a budget stopped the conversation: here between two retries, and before a patch error was sent back)."""
+    server = fake_llm(["I have no idea.", Step(status=500), Step(status=500), Step(status=500),
+                       Step(status=500), "no patch again"])
+    m = make(tmp_path, server.url, retries=2, budget={"max_llm_calls": 6}, max_patch_attempts=2)
+    patch = propose(make(tmp_path, fake_llm(["I have no idea."]).url))
+    assert patch.rejection.startswith("patch_failed: patch rejected: ")
+    failed = propose(m)  # turn 1: no patch; turn 2: three 500s
+    assert failed.rejection.startswith("llm_failed: model openai/fake failed after 3 tries: server_error")
+    cut = propose(m)  # one 500, then the sixth call would be the last allowed: no retry of the patch error
+    assert cut.rejection.startswith("budget_cut: ") and "LLM call budget of 6" in cut.rejection, cut.rejection
+
+
 def test_call_budget_stops_new_proposals(fake_llm, tmp_path):
     server = fake_llm([GOOD] * 10)
     m = make(tmp_path, server.url, budget={"max_llm_calls": 2})
@@ -135,24 +149,6 @@ def test_crossover_and_rewrite_use_the_whole_program(fake_llm, tmp_path):
     assert "Second parent" in server.chat_requests[0]["body"]["messages"][1]["content"]
 
 
-def test_replay_serves_recorded_answers_and_names_a_missing_one(fake_llm, tmp_path):
-    server = fake_llm([GOOD])
-    live = make(tmp_path, server.url)
-    first = propose(live)
-    recorded = replay_table((1, c.prompt_hash, c.outcome, c.response) for c in first.calls)
-    replayer = make(tmp_path, server.url, replay=recorded)
-    asyncio.run(replayer.preflight())  # nothing to check, nothing called
-    again = propose(replayer)
-    assert again.code == first.code and [c.outcome for c in again.calls] == ["replayed"]
-    assert again.calls[0].cost_usd == 0 and len(server.chat_requests) == 1
-    missing = asyncio.run(replayer.propose(PARENT, [], ["something else"], None))
-    assert missing.code is None and "replay: no recorded response for this prompt" in missing.rejection
-    assert not missing.skipped and missing.calls == [] and replayer.budget_reason() == ""
-    for _ in range(4):
-        asyncio.run(replayer.propose(PARENT, [], ["something else"], None))
-    assert "5 prompts in a row have no recorded response" in replayer.budget_reason()
-
-
 def test_preflight_probe_is_recorded(fake_llm, tmp_path):
     server = fake_llm(["ok"])
     m = make(tmp_path, server.url)
@@ -183,28 +179,3 @@ def test_no_models_is_a_config_error(tmp_path):
     problem = load_problem(write_problem(tmp_path / "q"))
     with pytest.raises(LLMConfigError, match="llm.models is empty"):
         LLMMutator(problem, random.Random(0))
-
-
-def test_replay_table_prefers_answers_and_keeps_failed_prompts():
-    rows = [(1, "h1", "rate_limited", None), (1, "h1", "ok", "A"), (2, "h2", "server_error", None),
-            (3, "h3", "empty", None), (4, "h4", "ok", "B"), (4, "h4", "timeout", None), (None, None, "ok", "probe"),
-            (None, "hp", "ok", "probe answer"), (5, "h1", "ok", "A2")]
-    assert replay_table(rows) == {"h1": ["A", "A2"], "h2": [None], "h3": [""], "h4": ["B"]}
-
-
-def test_replay_serves_one_prompts_answers_in_turn(tmp_path):
-    m = make(tmp_path, "http://127.0.0.1:9/v1", replay={})
-    first = propose(m)  # a miss: learn the prompt's hash from the rejection-free path below
-    assert first.code is None
-    h = prompt_hash(m.prompts.build("diff", PARENT, [], [], None))
-    m.replay = {h: [GOOD, GOOD.replace("9.0", "5.0")]}
-    codes = [propose(m).code for _ in range(3)]
-    assert codes[0] != codes[1] and codes[1] == codes[2]  # in turn, then the last answer again
-
-
-def test_replay_of_a_failed_call_is_a_rejection_not_a_miss(tmp_path):
-    m = make(tmp_path, "http://127.0.0.1:9/v1", replay={})
-    h = prompt_hash(m.prompts.build("diff", PARENT, [], [], None))
-    m.replay[h] = [None]
-    p = propose(m)
-    assert p.code is None and "recorded call of this prompt got no answer" in p.rejection and not p.skipped

@@ -33,3 +33,7 @@ def test_a_folder_is_suggested_only_for_its_problem_yaml(tmp_path):
     (folder / "problem.yaml").rename(folder / "eplb.yaml")
     assert start_command(load_problem(folder / "eplb.yaml")) == \
         f"evolve start {shlex.quote(str((folder / 'eplb.yaml').resolve()))}"
+
+
+def test_a_built_in_problem_is_suggested_by_its_name():
+    assert start_command(load_problem("txn_scheduling")) == "evolve start txn_scheduling"

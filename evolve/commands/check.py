@@ -75,9 +75,13 @@ def check(ref: str, console: Console) -> int:
 
 
 def start_command(problem) -> str:
-    """The `evolve start` that runs this problem: its folder when the YAML is the folder's problem.yaml
-    (what a folder means to start), else the YAML file itself."""
+    """The `evolve start` that runs this problem: a built-in's name, its folder when the YAML is the
+    folder's problem.yaml (what a folder means to start), else the YAML file itself."""
+    from evolve.problem import BUILTIN_PROBLEMS
+
     target = problem.root if problem.yaml_path.name == "problem.yaml" else problem.yaml_path
+    if target == BUILTIN_PROBLEMS / problem.root.name and (BUILTIN_PROBLEMS / problem.root.name).is_dir():
+        return f"evolve start {problem.root.name}"
     return f"evolve start {shlex.quote(str(target))}"
 
 

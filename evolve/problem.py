@@ -361,14 +361,7 @@ def load_problem(ref: str | Path, check_evaluator: bool = True, edit=None) -> Pr
 
     `edit(mapping) -> mapping`, when given, changes the YAML mapping before it is validated (`--set`)."""
     path = resolve_problem_path(ref)
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-        lines = _key_lines(text)
-    except yaml.YAMLError as exc:
-        raise ProblemError(f"{path}: not valid YAML: {exc}. Fix the syntax at the line shown.") from None
-    if not isinstance(data, dict):
-        raise ProblemError(f"{path}: the file must be a YAML mapping of keys (name, program, evaluator, ...).")
+    data, lines = read_mapping(path, ProblemError, "the file must be a YAML mapping of keys (name, program, evaluator, ...)")
     if edit is not None:
         data = edit(data)
     try:
@@ -444,6 +437,20 @@ def _nearest_line(loc: tuple, lines: dict) -> int | None:
         if loc[:n] in lines:
             return lines[loc[:n]]
     return None
+
+
+def read_mapping(path: Path, error: type[Exception], shape: str) -> tuple[dict, dict[tuple, int]]:
+    """A YAML file's mapping and the line of each key path; `error` naming the file (and `shape`, the
+    mapping it must be) otherwise."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+        lines = _key_lines(text)
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {exc}. Fix the syntax at the line shown.") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: {shape}.")
+    return data, lines
 
 
 def _key_lines(text: str) -> dict[tuple, int]:

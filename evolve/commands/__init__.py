@@ -82,6 +82,7 @@ def register(sub) -> None:
 
     p = add("check", check.cmd_check, "validate a problem, score its starting program, check the probe")
     p.add_argument("problem", help="a problem directory, YAML file or built-in name")
+    __import__("evolve.bench.command", fromlist=["register"]).register(add)  # `evolve bench` (evolve/bench/)
 
 
 def _upgrade_leaderboard(sub) -> None:

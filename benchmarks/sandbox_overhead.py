@@ -1,12 +1,16 @@
 """Sandbox start cost: what each backend adds to one evaluation, against a bare interpreter.
 
-Rows (medians of --repeats runs, sequential, on this machine):
+Rows (medians of --repeats runs, sequential, on this machine): wall milliseconds of one evaluation as
+the controller waits for it, and the CPU the sandbox spent on it (the interpreter and its imports
+included; for a fork server, its child's, not the zygote's one import):
   bare python -c pass            the floor: one interpreter start
   bare runner, no-op evaluator   python -m sandbox.runner outside any sandbox (runner + guard)
   <backend> no-op evaluation     candidate `def main(): return 0` through sandbox.probes
   <backend> numpy evaluation     the same through an evaluator that imports numpy (as real ones do)
   <backend> warm ...             through sandbox.warm: each single-use sandbox was started
                                  while the controller was busy (a 0.5 s gap, not timed)
+  bwrap fork-server ...          through sandbox.forkserver (the default): a child of a zygote that
+                                 imported the evaluator, isolated while the controller was busy
 Usage: python benchmarks/sandbox_overhead.py [--repeats 20]
 """
 from __future__ import annotations
@@ -43,14 +47,17 @@ def evaluator_for(code: str) -> str:
     return EVALUATORS["numpy"]
 
 
-def median_s(fn, repeats: int) -> float:
+def median_s(fn, repeats: int) -> tuple[float, float | None]:
+    """(median seconds of `fn()`, median CPU seconds it reports, if it reports any)."""
     fn()  # warm the page cache
-    times = []
+    times, cpus = [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
+        cpu = fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        if isinstance(cpu, float):
+            cpus.append(cpu)
+    return statistics.median(times), (statistics.median(cpus) if cpus else None)
 
 
 def evaluation(backend, code: str):
@@ -58,26 +65,30 @@ def evaluation(backend, code: str):
         spec = request.evaluation(evaluator_for(code), "evaluate", code, {}, wall_s=60, cpu_s=60)
         res = asyncio.run(backend.run(spec))
         assert res.ok, (res.status, res.error)
+        return res.cpu_s
     return run
 
 
-def warm_median_s(backend, code: str, repeats: int) -> float:
+def warm_median_s(backend, code: str, repeats: int, fork: bool = False) -> float:
+    from sandbox.forkserver import ForkPool
     from sandbox.warm import WarmPool
-    pool = WarmPool(backend, 1)
+    pool = (ForkPool if fork else WarmPool)(backend, 1)
 
-    async def main() -> list[float]:
-        times = []
+    async def main() -> tuple[list[float], list[float]]:
+        times, cpus = [], []
         for _ in range(repeats + 1):
             await asyncio.sleep(0.5)  # the controller's own work (LLM calls) while the next sandbox warms
             spec = request.evaluation(evaluator_for(code), "evaluate", code, {}, wall_s=60, cpu_s=60)
             start = time.perf_counter()
             res = await pool.run(spec)
             times.append(time.perf_counter() - start)
+            cpus.append(res.cpu_s)
             assert res.ok, (res.status, res.error)
-        return times[1:]  # the first one starts cold
+        return times[1:], cpus[1:]  # the first one starts cold
 
     try:
-        return statistics.median(asyncio.run(main()))
+        times, cpus = asyncio.run(main())
+        return statistics.median(times), statistics.median(cpus)
     finally:
         pool.close()
 
@@ -90,6 +101,7 @@ def bare_runner(code: str):
         plain = RunSpec(**{**spec.__dict__, "network": True})
         res = asyncio.run(process.run(plain))
         assert res.ok, (res.status, res.error)
+        return res.cpu_s
     return run
 
 
@@ -112,10 +124,14 @@ def main() -> None:
         if name != "docker":
             rows.append((f"{name} warm no-op evaluation", warm_median_s(backend, NOOP, args.repeats)))
             rows.append((f"{name} warm numpy evaluation", warm_median_s(backend, NUMPY, args.repeats)))
-    floor = rows[0][1]
-    print(f"{'what':48} {'median ms':>10} {'x bare':>8}")
-    for what, seconds in rows:
-        print(f"{what:48} {seconds * 1e3:10.1f} {seconds / floor:8.2f}")
+        if name == "bwrap":
+            rows.append(("bwrap fork-server no-op evaluation", warm_median_s(backend, NOOP, args.repeats, True)))
+            rows.append(("bwrap fork-server numpy evaluation", warm_median_s(backend, NUMPY, args.repeats, True)))
+    floor = rows[0][1][0]
+    print(f"{'what':48} {'median ms':>10} {'x bare':>8} {'sandbox CPU ms':>15}")
+    for what, (seconds, cpu) in rows:
+        cpu_ms = "-" if cpu is None else f"{cpu * 1e3:.1f}"
+        print(f"{what:48} {seconds * 1e3:10.1f} {seconds / floor:8.2f} {cpu_ms:>15}")
 
 
 if __name__ == "__main__":

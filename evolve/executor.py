@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 import sandbox
-from sandbox import confine, gpus as gpu, request, view
+from sandbox import confine, forkserver, gpus as gpu, request, view
 from sandbox.spec import INVALID_RESULT, OK, RunResult, RunSpec
+from sandbox.forkserver import ForkPool
 from sandbox.warm import WarmPool
 
 from evolve.problem import Problem, SandboxConfig, Stage
@@ -57,7 +58,9 @@ class LocalExecutor:
         self.backend_note += check_visibility(problem, self.backend)
         self.evaluator_ref = reachable_evaluator(problem, self.backend)
         if cfg.warm and not self.gpus_per_run and self.backend.name in ("bwrap", "process"):
-            self.backend = WarmPool(self.backend, concurrency)
+            # bwrap: fork servers (one isolated child per candidate); process: one fresh sandbox each, started ahead
+            fork = self.backend.name == "bwrap" and forkserver.enabled()
+            self.backend = (ForkPool if fork else WarmPool)(self.backend, concurrency)
         # a timing problem without GPUs measures on a quiet machine: one evaluation at a time
         self.slots = asyncio.Semaphore(1 if cfg.timing and not self.gpus_per_run else concurrency)
         self.devices = gpu.DevicePool(available if self.gpus_per_run else 0)

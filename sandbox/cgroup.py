@@ -111,6 +111,10 @@ class RunCgroup:
 
     def oom_killed(self) -> bool:
         """Whether the kernel's OOM killer acted inside the memory group."""
+        return self.oom_kills() > 0
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel's OOM killer has killed in the memory group so far."""
         for key, name in (("unified", "memory.events"), ("memory", "memory.oom_control")):
             g = self.groups.get(key)
             if g is None:
@@ -119,9 +123,8 @@ class RunCgroup:
                 fields = dict(line.split() for line in (g / name).read_text().splitlines() if " " in line)
             except (OSError, ValueError):
                 continue
-            if int(fields.get("oom_kill", "0")) > 0:
-                return True
-        return False
+            return int(fields.get("oom_kill", "0"))
+        return 0
 
     def close(self) -> None:
         self.kill_all()

@@ -5,7 +5,8 @@ before anything else is imported -- Python offers no way to remove one -- and (2
 the modules the evaluator relies on before the candidate is imported. After the evaluation
 it reports, as reasons, any watched event the candidate caused and any module attribute,
 class attribute or function code object that changed. A non-empty list fails the run
-(`invalid_result`) whatever the evaluator returned.
+(`invalid_result`) whatever the evaluator returned. A fork server takes the snapshot once
+(`prepare`), before it forks; its children then compare only what was written since (`_Tags`).
 
 Watched events (while the evaluation runs): reading the heap (gc.get_objects/referrers/
 referents), other threads' frames (sys._current_frames), raw memory (ctypes string_at,
@@ -97,8 +98,32 @@ class Guard:
                                else f"the candidate {reason}")
 
     # --- module snapshot ----------------------------------------------------------
+    def prepare(self) -> None:
+        """Take the module snapshot now, for `arm()` to use if no watched module comes or goes before it
+        (the fork server takes it once, before it forks: each child would take the same one), with the
+        version tags of the dicts it copied (see _Tags): a child compares only the dicts written since."""
+        self.snapshot = self._snap()
+        self._prepared = self._watched_names()
+        self._tags = _Tags.of(self.snapshot)
+
     def arm(self) -> None:
-        """Snapshot the watched modules, then start flagging events."""
+        """Snapshot the watched modules (or keep the prepared snapshot, brought up to date), then start
+        flagging events."""
+        tags = getattr(self, "_tags", None)
+        same_modules = (tags is not None and not tags.modules_changed()) or \
+            (bool(self.snapshot) and getattr(self, "_prepared", None) == self._watched_names())
+        if not same_modules or (tags is not None and tags.changed()):  # (trusted code wrote since prepare())
+            self.snapshot, self._tags = self._snap(), None
+        elif tags is not None:
+            tags.reset()
+        self.active = True
+
+    @staticmethod
+    def _watched_names() -> list:
+        return [(name, id(m)) for name, m in list(sys.modules.items())
+                if m is not None and name.split(".")[0] in WATCHED_MODULES]
+
+    def _snap(self) -> list[tuple]:
         snap = []
         for name, module in list(sys.modules.items()):
             if module is None or not name.split(".")[0] in WATCHED_MODULES:
@@ -111,16 +136,24 @@ class Guard:
                     snap.append((f"{name}.{key}", value, {"__code__": value.__code__,
                                                          "__defaults__": value.__defaults__,
                                                          "__kwdefaults__": value.__kwdefaults__}))
-        self.snapshot = snap
-        self.active = True
+        return snap
 
     def reasons(self) -> list[str]:
         """Stop flagging; what the candidate did that it must not (empty when clean)."""
         self.active = False
         found = list(self.events)
-        for name, obj, before in self.snapshot:
+        tags = getattr(self, "_tags", None)
+        # with tags (a forked child), only what was written since the snapshot is compared: the child then
+        # touches, and so copies, few of the pages the snapshot refers to
+        written = set(tags.changed()) if tags is not None else set(range(len(self.snapshot)))
+        moved = tags is None or tags.modules_changed()
+        todo = sorted(written | set(tags.modules if moved and tags is not None else ()))
+        for i in todo:
+            name, obj, before = self.snapshot[i]
             if isinstance(obj, types.ModuleType) and sys.modules.get(name) is not obj and name in sys.modules:
                 found.append(f"the candidate replaced module {name} in sys.modules")
+            if i not in written:
+                continue
             if isinstance(obj, types.FunctionType):
                 now = {k: getattr(obj, k) for k in before}
             else:
@@ -135,6 +168,90 @@ class Guard:
             if len(found) > 20:
                 break
         return found[:20]
+
+
+class _Tags:
+    """What tells, without reading a snapshotted object, that it was not changed. CPython gives every dict
+    a version (PEP 509's ma_version_tag) that each write changes, and a function holds its code, defaults
+    and keyword defaults as three pointers; both are read from memory, with no reference count changed, so
+    a forked child compares only the module and class dicts and the functions that were written, instead
+    of copying every page the snapshot refers to. Used only where this interpreter shows both at work
+    (a dict of its own changing its tag on every kind of write; every snapshotted function's pointers
+    matching its attributes); elsewhere everything is compared."""
+
+    TAG = 24  # ma_version_tag: after PyObject_HEAD (16 bytes) and ma_used (8)
+    FUNC = 48  # func_code, func_defaults, func_kwdefaults: after PyObject_HEAD, globals, builtins, name, qualname
+
+    def __init__(self, ctypes, snapshot: list[tuple]):
+        import gc
+        self.ctypes = ctypes
+        self.dicts: list[tuple[int, int]] = []  # (snapshot index, address of the dict)
+        self.funcs: list[tuple[int, int]] = []  # (snapshot index, address of the function)
+        self.modules: list[int] = []
+        self.keep: list = []  # the dicts read here stay alive (a class's dict lives behind its mappingproxy)
+        for i, (_, obj, before) in enumerate(snapshot):
+            if isinstance(obj, types.FunctionType):
+                self.funcs.append((i, id(obj)))
+                continue
+            if isinstance(obj, types.ModuleType):
+                d = obj.__dict__
+                self.modules.append(i)
+            else:
+                d = next((r for r in gc.get_referents(obj.__dict__) if type(r) is dict), None)
+            if d is None:
+                raise ValueError(f"no dict behind {obj!r}")
+            self.dicts.append((i, id(d)))
+            self.keep.append(d)
+        self.sys_modules = sys.modules
+        self.expected = [self._pointers(a) for _, a in self.funcs]
+        for (i, _), seen in zip(self.funcs, self.expected):
+            before = snapshot[i][2]
+            wanted = tuple(None if before[k] is None else id(before[k])
+                           for k in ("__code__", "__defaults__", "__kwdefaults__"))
+            if seen != wanted:
+                raise ValueError("function layout")
+        self.reset()
+
+    @classmethod
+    def of(cls, snapshot: list[tuple]) -> "_Tags | None":
+        if sys.implementation.name != "cpython" or sys.version_info[:2] not in ((3, 11), (3, 12)):
+            return None
+        import ctypes
+        try:
+            tags = cls(ctypes, snapshot)
+        except ValueError:
+            return None
+        return tags if tags._works() else None
+
+    def _tag(self, address: int) -> int:
+        return self.ctypes.c_uint64.from_address(address + self.TAG).value
+
+    def _pointers(self, address: int) -> tuple:
+        return tuple((self.ctypes.c_void_p * 3).from_address(address + self.FUNC))
+
+    def _works(self) -> bool:
+        probe = {"a": 1}
+        seen = [self._tag(id(probe))]
+        for write in (lambda: probe.__setitem__("a", 2), lambda: probe.__setitem__("b", 1), lambda: probe.pop("a"),
+                      lambda: probe.update(b=3), lambda: probe.setdefault("c", 1)):
+            write()
+            seen.append(self._tag(id(probe)))
+        return len(set(seen)) == len(seen)
+
+    def reset(self) -> None:
+        """What is there now is the baseline."""
+        self.tags = [self._tag(a) for _, a in self.dicts]
+        self.modules_tag = self._tag(id(self.sys_modules))
+
+    def changed(self) -> list[int]:
+        """Snapshot indices of the dicts and functions written since the baseline."""
+        out = [i for (i, a), t in zip(self.dicts, self.tags) if self._tag(a) != t]
+        out += [i for (i, a), p in zip(self.funcs, self.expected) if self._pointers(a) != p]
+        return sorted(out)
+
+    def modules_changed(self) -> bool:
+        """Whether sys.modules was written (or replaced) since the baseline."""
+        return sys.modules is not self.sys_modules or self._tag(id(self.sys_modules)) != self.modules_tag
 
 
 def _same_simple(a, b) -> bool:

@@ -111,9 +111,10 @@ class Spawned:
 
 
 def spawn(argv: list[str], cwd: str, env: dict[str, str], setup=None,
-          group: cg.RunCgroup | None = None) -> Spawned:
-    """Start argv with the result pipe on fd RESULT_FD; never raises for a failed start."""
-    result_r, result_w = os.pipe()
+          group: cg.RunCgroup | None = None, channel: int | None = None) -> Spawned:
+    """Start argv with the result pipe on fd RESULT_FD (or the caller's `channel` fd there: the fork
+    server's socket; then `result_r` is -1); never raises for a failed start."""
+    result_r, result_w = os.pipe() if channel is None else (-1, channel)
     procs = group.procs_files if group else []
     prctl, parent = _prctl(), os.getpid()
 
@@ -136,7 +137,8 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], setup=None,
             if "preexec_fn" in str(exc) else exc
         return Spawned(None, result_r, group, f"could not start the sandboxed process {argv[0]}: {why}")
     finally:
-        os.close(result_w)
+        if channel is None:
+            os.close(result_w)
     return Spawned(proc, result_r, group)
 
 
@@ -169,8 +171,30 @@ async def watch(started: Spawned, spec: RunSpec) -> Raw:
         raw.returncode = 127
         raw.stderr.add(started.error.encode())
         return raw
+
+    async def reap() -> tuple[int | None, float]:
+        return _reap(proc)
+
+    fds = {"out": proc.stdout.fileno(), "err": proc.stderr.fileno(), "res": result_r}
+    feeder = loop.run_in_executor(None, _feed, proc.stdin, spec.stdin)
+    try:
+        await observe(raw, spec, fds, lambda: _exited(proc.pid), lambda: _kill(proc.pid, group), reap, feeder)
+    finally:
+        proc.stdout.close()
+        proc.stderr.close()
+        os.close(result_r)
+    if group is not None:
+        raw.oom_killed = group.oom_killed()
+    return raw
+
+
+async def observe(raw: Raw, spec: RunSpec, fds: dict[str, int], exited, kill, reap, feeder) -> None:
+    """Read a run's stdout, stderr and result fds (`fds`: out, err, res) into `raw` until `exited()`
+    returns or spec.wall_s passes; then `kill()`, `reap()` (-> return code, CPU seconds) and the tails.
+    Output past spec.output_bytes or a result past RESULT_MAX_BYTES kills the run. The caller closes the fds."""
+    loop = asyncio.get_running_loop()
     start = time.monotonic()
-    done = {"out": loop.create_future(), "err": loop.create_future(), "res": loop.create_future()}
+    done = {key: loop.create_future() for key in fds}
 
     def reader(fd: int, key: str, sink) -> None:
         try:
@@ -190,41 +214,34 @@ async def watch(started: Spawned, spec: RunSpec) -> Raw:
             tail.add(chunk)
             if raw.stdout.total + raw.stderr.total > spec.output_bytes and not raw.capped:
                 raw.capped = True
-                _kill(proc.pid, group)
+                kill()
         return sink
 
     def to_result(chunk: bytes) -> None:
         if len(raw.result) + len(chunk) > RESULT_MAX_BYTES:
             raw.result_too_big = True
-            _kill(proc.pid, group)
+            kill()
             return
         raw.result.extend(chunk)
 
-    fds = {"out": proc.stdout.fileno(), "err": proc.stderr.fileno(), "res": result_r}
     for key, sink in (("out", to_tail(raw.stdout)), ("err", to_tail(raw.stderr)), ("res", to_result)):
         os.set_blocking(fds[key], False)
         loop.add_reader(fds[key], reader, fds[key], key, sink)
-    feeder = loop.run_in_executor(None, _feed, proc.stdin, spec.stdin)
     try:
-        await asyncio.wait_for(_exited(proc.pid), timeout=spec.wall_s)
-    except asyncio.TimeoutError:
-        raw.timed_out = True
-    finally:
-        _kill(proc.pid, group)
-        raw.returncode, raw.cpu_s = _reap(proc)
-        raw.wall_s = time.monotonic() - start
-        try:  # what the group left behind is dead now, so the pipes close; wait a little for the tail
-            await asyncio.wait(list(done.values()), timeout=2)
-            await asyncio.wait([feeder], timeout=2)
-        finally:  # a second cancellation while waiting must not leave the pipes open
-            for fd in fds.values():
-                loop.remove_reader(fd)
-            proc.stdout.close()
-            proc.stderr.close()
-            os.close(result_r)
-    if group is not None:
-        raw.oom_killed = group.oom_killed()
-    return raw
+        try:
+            await asyncio.wait_for(exited(), timeout=spec.wall_s)
+        except asyncio.TimeoutError:
+            raw.timed_out = True
+        finally:
+            kill()
+            raw.returncode, raw.cpu_s = await reap()
+            raw.wall_s = time.monotonic() - start
+        # what the group left behind is dead now, so the pipes close; wait a little for the tail
+        await asyncio.wait(list(done.values()), timeout=2)
+        await asyncio.wait([feeder], timeout=2)
+    finally:  # a second cancellation while waiting must not leave the readers registered
+        for fd in fds.values():
+            loop.remove_reader(fd)
 
 
 def _feed(pipe, data: bytes) -> None:

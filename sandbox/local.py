@@ -70,7 +70,8 @@ class LocalBackend:
             proc.wait()
             for pipe in (proc.stdin, proc.stdout, proc.stderr):
                 pipe.close()
-            os.close(started.spawned.result_r)
+            if started.spawned.result_r >= 0:
+                os.close(started.spawned.result_r)
         if started.group is not None:
             started.group.close()
         workdir.remove(started.path)

@@ -2,7 +2,8 @@
 
 Usage: python -S -s -P -m sandbox.runner [EVALUATOR] [--request FILE]
 (default: the request is JSON on stdin; EVALUATOR is imported before the request is read,
-so a warm sandbox can wait with it loaded)
+so a warm sandbox can wait with it loaded; sandbox.zygote calls prepare() once and serve() in
+each child it forks)
 request: {"nonce": "...", "evaluator": "evaluators.x" | "/abs/evaluate.py",
           "function": "evaluate" | "probe", "program": "candidate.py", "code": "...",
           "workload": {...}, "result": "fd" | "/path/to/result"}
@@ -22,24 +23,29 @@ RESULT_FD = 3
 
 
 def main() -> int:
+    return serve(prepare(sys.argv[1:]))
+
+
+def prepare(args: list[str]) -> dict:
+    """Everything before the request: the audit hook, the imports, the evaluator (a warm sandbox, or
+    the fork server of sandbox.zygote, waits here). Touches nothing a candidate could leave behind."""
     import os
 
     trusted = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,)
     guard = _guard.Guard(trusted)
     sys.addaudithook(guard.hook)  # before any other import: it cannot be removed
+    # imported here, before the evaluator and any candidate (serve() uses them; random is seeded there)
     import importlib
     import importlib.util
-    import json
-    import resource
-    import threading
+    import json  # noqa: F401
+    import random  # noqa: F401
+    import resource  # noqa: F401
+    import threading  # noqa: F401
     import time
 
     from evaluators.common import trim_traceback  # imported before the guard arms
 
-    perf = time.perf_counter  # taken before any candidate code runs
-
-    write, exit_now, dumps = os.write, os._exit, json.dumps
-    args = sys.argv[1:]
+    args = list(args)
     evaluator_ref = args.pop(0) if args and args[0] != "--request" else None
     evaluator, failed = None, None
     if evaluator_ref:  # imported while a warm sandbox waits for its request
@@ -47,6 +53,28 @@ def main() -> int:
             evaluator = _load_evaluator(evaluator_ref, importlib)
         except BaseException as exc:
             failed = exc
+    if "numpy" in sys.modules:  # seeded for every candidate (numpy imports it on first use): import it now
+        try:
+            importlib.import_module("numpy.random")
+        except ImportError:
+            pass
+    return {"guard": guard, "args": args, "evaluator_ref": evaluator_ref, "evaluator": evaluator,
+            "failed": failed, "trim_traceback": trim_traceback,
+            "perf": time.perf_counter}  # taken before any candidate code runs
+
+
+def serve(state: dict) -> int:
+    """Read the request (stdin, or docker's file), call the evaluator on the candidate, send the result; exits."""
+    import importlib
+    import json
+    import os
+    import resource
+    import threading
+
+    guard, args, trim_traceback, perf = state["guard"], state["args"], state["trim_traceback"], state["perf"]
+    evaluator_ref, evaluator, failed = state["evaluator_ref"], state["evaluator"], state["failed"]
+    write, exit_now, dumps = os.write, os._exit, json.dumps
+    streams = (sys.__stdout__, sys.__stderr__)  # the interpreter's own: a candidate may rebind sys.stdout
     if args[:1] == ["--request"]:  # docker: a private file, deleted before the candidate runs
         with open(args[1], "rb") as fh:
             request = json.loads(fh.read().decode("utf-8"))
@@ -70,6 +98,11 @@ def main() -> int:
         except (TypeError, ValueError) as exc:
             data, code = dumps({"error": f"the evaluator returned a value JSON cannot hold: {exc}"}), 1
         data = (nonce + "\n" + data).encode("utf-8")
+        for stream in streams:  # what the candidate printed and left in the buffers: its output tail
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001 - a closed or broken stream: nothing to keep
+                pass
         while data:
             data = data[write(out, data):]
         exit_now(code)  # no atexit handlers, no waiting for the candidate's threads

@@ -150,11 +150,12 @@ def leaks(report: dict) -> dict:
     return {k: v for k, v in report.items() if v in ("LEAK", "READ", "WRITTEN", "REACHED") and k != "work dir"}
 
 
-def run(backend_name: str, problem: Path, targets: dict | None = None, allow_root: bool = True):
-    """Run the hostile candidate through `backend_name` with the problem's evaluator; the RunResult."""
+def run(backend_name, problem: Path, targets: dict | None = None, allow_root: bool = True):
+    """Run the hostile candidate through `backend_name` (or a backend object) with the problem's
+    evaluator; the RunResult."""
     import sandbox
     from sandbox import request
-    backend = sandbox.select(backend_name, allow_root=allow_root)[0]
+    backend = sandbox.select(backend_name, allow_root=allow_root)[0] if isinstance(backend_name, str) else backend_name
     targets = {"controller_pid": os.getpid(), **(targets or {})}
     spec = request.evaluation(str(problem / "evaluate.py"), "evaluate", hostile(problem, targets), {"seed": 1},
                               evaluator_files=(problem / "data",), wall_s=60, cpu_s=60, memory_mb=1024,

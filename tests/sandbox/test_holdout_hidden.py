@@ -29,7 +29,7 @@ def problem():
 
 
 def test_no_candidate_reads_the_held_out_section(backend, problem):
-    _, res = run(backend.name, problem)
+    _, res = run(backend, problem)
     assert res.status == "ok", res.error + res.stderr
     report = res.result["metrics"]["value"]
     assert leaks(report) == {}, report

@@ -208,3 +208,11 @@ def test_stdout_flood_is_capped(backend):
 def test_crash_in_evaluator_is_error_with_traceback(backend):
     res = run_eval(backend, RUN_IT, "raise_nothing = 1\n")  # no main(): the evaluator raises
     assert res.status == "error" and "AttributeError" in res.error
+
+
+def test_what_a_candidate_prints_is_kept(backend):
+    """Its output is flushed before the runner exits (the tail is the evaluation's stdout and stderr)."""
+    res = run_eval(backend, RUN_IT, candidate("import sys\nprint('to stdout')\nprint('to stderr', file=sys.stderr)\n"
+                                              "return 1"))
+    assert res.status == "ok", res.error
+    assert "to stdout" in res.stdout and "to stderr" in res.stderr

@@ -23,6 +23,7 @@ import pytest
 
 import sandbox
 from sandbox import cgroup, owner, request, stale, workdir
+from sandbox.forkserver import ForkPool
 from sandbox.warm import WarmPool
 
 HERE = Path(__file__).resolve().parent
@@ -31,7 +32,7 @@ RUN_IT = str(HERE / "evaluators" / "run_it.py")
 
 
 def _param(name: str):
-    reason = sandbox.why_unavailable(name)
+    reason = sandbox.why_unavailable(name.removesuffix("-fork"))
     return pytest.param(name, marks=pytest.mark.skipif(bool(reason), reason=f"{name}: {reason}"), id=name)
 
 
@@ -101,11 +102,23 @@ async def _cancelled(runner, spec) -> str:
     return "not cancelled"
 
 
-@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def _zygote_paths(pool: ForkPool) -> set[Path]:
+    """The work dirs and cgroups of the pool's zygotes (the only things it keeps between runs)."""
+    found = set()
+    for zygote in (z for waiting in pool.idle.values() for z in waiting):
+        found.add(Path(zygote.started.path))
+        for group in (zygote.started.group, *zygote.jobs):  # its own cgroup, and its children's
+            found.update(group.groups.values() if group else ())
+    return found
+
+
+@pytest.mark.parametrize("warm", [False, True, "fork"], ids=["cold", "warm", "fork"])
 def test_every_status_leaves_nothing(backend, warm):
+    if warm == "fork" and backend.name != "bwrap":
+        pytest.skip("fork servers are bwrap's")
     me = os.getpid()
     before = stale.leftovers(me)
-    runner = WarmPool(backend, 1) if warm else backend
+    runner = {False: backend, True: WarmPool(backend, 1), "fork": ForkPool(backend, 1)}[warm]
     marker = _marker()
     seen = []
     try:
@@ -115,6 +128,9 @@ def test_every_status_leaves_nothing(backend, warm):
             assert res.status == status, (status, res.status, res.error)
             if not warm:  # a warm pool keeps its next sandbox waiting, and removes it on close
                 assert stale.leftovers(me) == before, status
+            if warm == "fork":  # a fork pool keeps its zygotes; each child's cgroup is gone
+                assert not runner.broken, runner.broken
+                assert set(stale.leftovers(me)) - set(before) == _zygote_paths(runner), status
             assert _wait_for(lambda: not _running(marker), 5), f"{status}: a forked child survived"
         seen.append(asyncio.run(_cancelled(runner, _spec(candidate(
             f"import subprocess, time\nsubprocess.Popen(['sleep', '{marker}'])\ntime.sleep(30)")))))
@@ -145,6 +161,7 @@ CONTROLLER = '''
 import asyncio, json, os, sys
 import sandbox
 from sandbox import process, request
+from sandbox.forkserver import ForkPool
 from sandbox.warm import WarmPool
 
 name, run_it, hold = sys.argv[1:4]
@@ -152,7 +169,7 @@ marker = os.environ["SLEEPER"]  # not in this process's argv, where the test loo
 if name == "process-no-namespaces":  # as on a machine where unshare cannot make namespaces
     process.namespaces_available = lambda *args: "switched off by the test"
     name = "process"
-pool = WarmPool(sandbox.select(name, allow_root=True)[0], 2)
+pool = (ForkPool if name == "bwrap-fork" else WarmPool)(sandbox.select(name.removesuffix("-fork"), allow_root=True)[0], 2)
 
 
 def spec(main_body):
@@ -162,8 +179,8 @@ def spec(main_body):
 
 async def main():
     first = await pool.run(spec(["return 1"]))
-    for _ in range(1000):  # the pool warms its next sandboxes
-        if sum(len(w) for w in pool.ready.values()) >= 2:
+    for _ in range(1000):  # the pool warms its next sandboxes (a fork pool: its zygotes are up)
+        if sum(len(w) for w in (pool.ready if hasattr(pool, "ready") else pool.idle).values()) >= 2:
             break
         await asyncio.sleep(0.01)
     second = await pool.run(spec(["import subprocess, time",
@@ -189,7 +206,7 @@ def _controller(tmp_path: Path, name: str, marker: str, hold: float, monkeypatch
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("name", [_param("bwrap"), _param("process"),
+@pytest.mark.parametrize("name", [_param("bwrap"), _param("process"), _param("bwrap-fork"),
                                   pytest.param("process-no-namespaces", id="process-no-namespaces")])
 def test_killed_controller_leaves_only_stale_leftovers_that_the_sweep_removes(tmp_path, name, monkeypatch):
     has_cgroup = cgroup.RunCgroup.create(8, 64)
@@ -213,7 +230,7 @@ def test_killed_controller_leaves_only_stale_leftovers_that_the_sweep_removes(tm
         ctl.stderr.close()
     left = stale.leftovers(ctl.pid, start)
     folders = [p for p in left if p.name.startswith(workdir.PREFIX)]
-    assert len(folders) >= 2, left  # the evaluation's and the waiting warm sandbox's
+    assert len(folders) >= 2, left  # the evaluation's and the waiting warm sandbox's (or the two zygotes')
     assert all(owner.is_stale(p.name, p.lstat().st_mtime) for p in left)
     if name != "process-no-namespaces":  # the pid namespace dies with the controller
         assert _wait_for(lambda: not _running(marker), 10), "the candidate's child outlived the controller"

@@ -291,11 +291,13 @@ def test_a_zygote_that_dies_mid_run_ends_that_run_only(pool):
 
 
 def _live_zygotes(pool: ForkPool) -> list:
-    """Zygotes of the pool that are running a job (not idle), found through the module's objects."""
+    """Zygotes of this pool (its backend's: other tests' pools may still be alive in the process) that are
+    running a job (not idle), found through the module's objects."""
     import gc
     from sandbox.forkserver import Zygote
     idle = {id(z) for z in _zygotes(pool)}
-    return [z for z in gc.get_objects() if isinstance(z, Zygote) and id(z) not in idle and z.alive()]
+    return [z for z in gc.get_objects()
+            if isinstance(z, Zygote) and z.backend is pool.backend and id(z) not in idle and z.alive()]
 
 
 def test_without_nested_user_namespaces_runs_go_one_sandbox_each():

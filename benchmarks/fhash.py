@@ -142,7 +142,7 @@ def evaluate(problem_name: str, code: str, wall_s: float) -> dict:
                 break
         probe = _call(evaluator.probe, str(path), spec.workloads.probe, wall_s, probe=True)
     status, score, metrics, _ = assess(spec.objectives, spec.constraints, outcomes)
-    key = fhash.cache_key(problem.name, problem.evaluator_ref, spec.workloads.probe or {}, spec.dedup.float_bits)
+    key = fhash.problem_key(problem)
     try:
         func_hash = fhash.functional_hash(key, [probe], spec.dedup.float_bits)
     except (fhash.Unhashable, TypeError):

@@ -123,10 +123,8 @@ class Controller:
         runs ahead of its evaluations) one made from its row."""
         if row is None:
             return None
-        for island in self.population.islands:
-            if row.id in island.members:
-                return island.members[row.id]
-        return Member(row.id, row.score, row.code, row.generation, row.island, (), row.metrics or {})
+        member = self.population.member(row.id)
+        return member or Member(row.id, row.score, row.code, row.generation, row.island, (), row.metrics or {})
 
     def _member(self, row: Program) -> Member:
         return Member(row.id, row.score, row.code, row.generation, row.island,

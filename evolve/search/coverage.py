@@ -76,8 +76,7 @@ async def _twin(problem, executor, probe_outputs, first: dict, stable: list[str]
         cov.twin = "no assignment to copy in the EVOLVE-BLOCKs: the dead-code experiment did not run"
         return
     result = await executor.probe(twin, repeat=1)
-    key = fhash.cache_key(problem.name, problem.evaluator_ref, problem.spec.workloads.probe or {},
-                          problem.spec.dedup.float_bits)
+    key = fhash.problem_key(problem)
     try:
         same = result.ok and (fhash.functional_hash(key, [result.result[0]], problem.spec.dedup.float_bits)
                               == fhash.functional_hash(key, probe_outputs[:1], problem.spec.dedup.float_bits))

@@ -43,7 +43,7 @@ class Deduplicator:
         self.partial: set[int] = set()  # programs scored by a partial evaluation
         probe = problem.spec.workloads.probe
         self.functional = self.cfg.functional and probe is not None
-        self.key = fhash.cache_key(problem.name, problem.evaluator_ref, probe or {}, self.cfg.float_bits)
+        self.key = fhash.problem_key(problem)
         self.notes: list[str] = []
         if self.cfg.functional and probe is None:
             self.notes.append("functional hashing is off: the problem declares no `workloads.probe`")

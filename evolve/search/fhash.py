@@ -156,6 +156,12 @@ def cache_key(problem_name: str, evaluator_ref: str, probe_workload: dict, bits:
     return _sha("|".join(parts))
 
 
+def problem_key(problem) -> str:
+    """`cache_key` of a loaded problem: its name, evaluator, probe workload and `dedup.float_bits`."""
+    spec = problem.spec
+    return cache_key(problem.name, problem.evaluator_ref, spec.workloads.probe or {}, spec.dedup.float_bits)
+
+
 def evaluator_version(ref: str) -> str:
     """Hash of the evaluator's source: its file, or every .py file of its package, plus the shared helpers."""
     root = Path(__file__).resolve().parents[2]  # the checkout: evolve/search/fhash.py

@@ -110,6 +110,10 @@ class Population:
             ops.append(Op("remove", worst.id, island.index))
         return ops
 
+    def member(self, program_id: int) -> Member | None:
+        """The program's member, on whichever island holds it (None: not in the population)."""
+        return next((isl.members[program_id] for isl in self.islands if program_id in isl.members), None)
+
     def rescore(self, program_id: int, score: float) -> None:
         """A member's score changed (re-evaluations averaged): re-rank wherever it lives."""
         for isl in self.islands:

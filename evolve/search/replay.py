@@ -20,8 +20,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evolve.db.models import LLMCall, Program
-from evolve.mutate.llm import CallRecord
-from evolve.mutate.patch import PatchError, apply_answer
 
 DIVERGED = "replay diverged"  # how a diverged replay's stop reason starts (the run's status: diverged)
 
@@ -56,7 +54,7 @@ class Step:
 class Rebuilt:
     code: str | None  # None: rejected, as recorded
     rejection: str | None
-    calls: list[CallRecord]
+    calls: list  # evolve.mutate.llm.CallRecord
     diverged: str = ""  # why the recorded child could not be rebuilt
 
 
@@ -103,6 +101,9 @@ class Recording:
 
     def rebuild(self, step: Step, parent_code: str, iteration: int) -> Rebuilt:
         """The child of `parent_code` that the recorded answers make, turn by turn, as the live run made it."""
+        from evolve.mutate.llm import CallRecord  # the LLM path only: an offline run never loads it
+        from evolve.mutate.patch import PatchError, apply_answer
+
         kind = step.mutation.removeprefix("llm:")
         calls, code, rejection = [], None, step.error
         for number, turn in enumerate(step.turns, 1):
@@ -127,8 +128,10 @@ class Recording:
             self.diverged = f"{DIVERGED} at #{step.iteration + 1} (of run {self.name}): {why}"
         return Rebuilt(code, None if code is not None else rejection, calls, self.diverged)
 
-    def divergence_call(self, step: Step) -> CallRecord:
-        """The unmatched proposal, for the ledger: its last prompt and the reason."""
+    def divergence_call(self, step: Step):
+        """The unmatched proposal, for the ledger (a CallRecord): its last prompt and the reason."""
+        from evolve.mutate.llm import CallRecord
+
         last = step.turns[-1] if step.turns else Turn("replay", None, None, None)
         return CallRecord(last.model, 0, 0, 0.0, 0.0, "replay_diverged", last.prompt_hash, last.prompt or "",
                           None, step.mutation.removeprefix("llm:"), len(step.turns), self.diverged)

@@ -1,0 +1,91 @@
+"""Hand-worked semantics of the multi-zone spot simulator and its evaluator."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evaluators.scheduling import spot_multi
+from evaluators.scheduling.spot_multi_sim import simulate_multi
+from evaluators.scheduling.spot_sim import NONE, ON_DEMAND, SPOT, ImpossibleAction, JobSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+INITIAL = ROOT / "problems" / "spot_scheduling_multi" / "initial.py"
+TICK_SPOT = 0.9731 / 6  # $ per 600 s tick
+TICK_OD = 3.06 / 6
+
+
+def go_where_spot(state):
+    for z, ok in enumerate(state.spot_available):
+        if ok:
+            return SPOT, z
+    return ON_DEMAND, state.zone
+
+
+def test_zone_switch_by_hand():
+    # task 0.5 h = 1800 s, overhead 0.05 h = 180 s, 600 s ticks. Zone 0 has spot only at tick 0.
+    # t0: start spot z0, overhead 180 -> progress 420.   t1: z0 gone (preempted), move to z1: overhead 180 -> 840.
+    # t2: +600 -> 1440.   t3: +360 (capped) -> 1800 done. 4 spot ticks billed = 4 * 0.9731/6 = 0.64873.
+    traces = ([True, False, False, False, False], [True] * 5)
+    r = simulate_multi(go_where_spot, traces, JobSpec(0.5, 2.0, 0.05))
+    assert r.finished and not r.missed_deadline
+    assert r.actions == "S0S1S1S1"
+    assert r.cost == pytest.approx(4 * TICK_SPOT)
+    assert r.preemptions == 1 and r.notes["zone_switches"] == 1 and r.end_tick == 4
+
+
+def test_overhead_on_move_while_running_on_demand():
+    # task 0.45 h = 1620 s, overhead 180 s. Staying in zone 0: 420 + 600 + 600 = 1620 -> done in 3 ticks.
+    # Moving to zone 1 at t1 pays the overhead again: 420, 840, 1440, 1620 -> 4 on-demand ticks.
+    job = JobSpec(0.45, 2.0, 0.05)
+    plan = iter([(ON_DEMAND, 0), (ON_DEMAND, 1), (ON_DEMAND, 1), (ON_DEMAND, 1)])
+    moved = simulate_multi(lambda s: next(plan), ([False] * 5, [False] * 5), job)
+    assert moved.actions == "O0O1O1O1" and moved.cost == pytest.approx(4 * TICK_OD)
+    assert moved.notes["zone_switches"] == 1
+    stay = simulate_multi(lambda s: (ON_DEMAND, 0), ([False] * 5, [False] * 5), job)
+    assert stay.actions == "O0O0O0" and stay.cost == pytest.approx(3 * TICK_OD)
+
+
+def test_spot_where_unavailable_is_an_error():
+    with pytest.raises(ImpossibleAction, match="zone 1 which has no spot"):
+        simulate_multi(lambda s: (SPOT, 1), ([True] * 3, [False] * 3), JobSpec(0.5, 2.0, 0.05))
+
+
+@pytest.mark.parametrize("answer, message", [((SPOT, 5), "unknown zone"), ("SPOT", "expected \\(action, zone\\)"),
+                                             (("FAST", 0), "action 'FAST'"), ((SPOT, "0"), "unknown zone")])
+def test_invalid_answers(answer, message):
+    with pytest.raises(ImpossibleAction, match=message):
+        simulate_multi(lambda s: answer, ([True] * 3, [True] * 3), JobSpec(0.5, 2.0, 0.05))
+
+
+def test_deadline_miss():
+    # waiting forever: deadline 0.5 h = 3 ticks, the run stops at tick 3 missed, cost 0
+    r = simulate_multi(lambda s: (NONE, 0), ([True] * 9, [True] * 9), JobSpec(0.25, 0.5, 0.05))
+    assert r.missed_deadline and not r.finished and r.end_tick == 3 and r.cost == 0
+
+
+def _program(tmp_path, body):
+    path = tmp_path / "cand.py"
+    path.write_text(body)
+    return str(path)
+
+
+def test_evaluator_reports_invalid_and_exceptions(tmp_path):
+    bad = spot_multi.evaluate(_program(tmp_path, "class Policy:\n def step(self, s): return ('SPOT', 9)\n"),
+                              {"name": "smoke"})
+    assert bad["metrics"]["valid"] is False and "unknown zone" in str(bad["artifacts"])
+    boom = spot_multi.evaluate(_program(tmp_path, "class Policy:\n def step(self, s): 1/0\n"), {"name": "smoke"})
+    assert boom["metrics"]["valid"] is False and "ZeroDivisionError" in str(boom["artifacts"])
+
+
+def test_initial_deterministic_and_baselines(tmp_path):
+    a = spot_multi.evaluate(str(INITIAL), {"name": "full"})["metrics"]
+    b = spot_multi.evaluate(str(INITIAL), {"name": "full"})["metrics"]
+    assert a["mean_cost"] == b["mean_cost"] and a["deadline_misses"] == 0
+    assert spot_multi.probe(str(INITIAL)) == spot_multi.probe(str(INITIAL))
+    od = spot_multi.evaluate(_program(tmp_path, "class Policy:\n def step(self, s): return ('ON_DEMAND', 0)\n"),
+                             {"name": "full"})["metrics"]
+    hop = _program(tmp_path, INITIAL.read_text().replace("HOP = 0", "HOP = 1"))
+    hm = spot_multi.evaluate(hop, {"name": "full"})["metrics"]
+    assert hm["deadline_misses"] == 0 and hm["mean_cost"] < a["mean_cost"] < od["mean_cost"]
+    assert od["score"] < 1.0

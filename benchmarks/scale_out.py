@@ -3,6 +3,9 @@
 1. Evaluations per minute for a fixed 0.5 s evaluation (the evaluator sleeps; each evaluation is a
    real sandboxed process) with 1, 2 and 4 local workers and with Ray on this machine: how close
    to linear (ideal: workers x 120 per minute).
+1b. A real evaluator (cache_eviction's two stages, its starting program): the local executor and Ray
+   (one warm actor per slot) at the same concurrency, measured in turns in one event loop, repeated;
+   evaluations/min each, Ray's ratio to local, and Ray's start-up and shut-down seconds apart.
 2. The database on SQLite and PostgreSQL: inserting 100,000 programs (batches of 1,000 per
    transaction, and the controller's one transaction per program), then the leaderboard's
    queries at 100,000 programs: top 50 by score of one status, with an island filter, and the
@@ -11,7 +14,8 @@
    (a cluster's): evaluations recorded per second as the concurrency rises, and the CPU share
    of the controller process, to find where the controller itself becomes the bottleneck.
 
-Usage: python benchmarks/scale_out.py [--evals 16] [--programs 100000] [--pg URL | --no-pg] [--skip ...]
+Usage: python benchmarks/scale_out.py [--evals 16] [--cache-evals 24] [--rounds 3] [--programs 100000]
+       [--pg URL | --no-pg] [--skip executors cache database controller]
 PostgreSQL: --pg URL, else a throwaway server is started (tests/db/pgserver.py) when the binaries exist.
 """
 from __future__ import annotations
@@ -80,17 +84,69 @@ def executors(tmp: Path, n: int) -> None:
     except ImportError:
         print(f"{'ray':>16}  skipped: pip install -e '.[ray]'")
         return
-    from evolve.ray_executor import RayExecutor
+    from evolve import ray_executor
     from evolve.problem import RayConfig
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         for workers in (2, 4):
-            executor = RayExecutor(problem, workers, RayConfig(num_cpus=1))
+            executor = ray_executor.RayExecutor(problem, workers, RayConfig(num_cpus=1))
             rate = asyncio.run(_warm_then_drive(executor, problem.initial_code, n, workers))
             print(f"{'ray (local, 4 slots)':>16} {workers:>8} {rate:>10.1f} {workers * 120:>7} "
                   f"{rate / (workers * 120):>9.0%}")
     finally:
-        ray.shutdown()
+        ray_executor.shutdown()
+
+
+def cache_eviction(n: int, rounds: int, concurrencies=(1, 2)) -> None:
+    """Local vs Ray on cache_eviction, the same concurrency, turn about in one event loop."""
+    problem = load_problem(Path(__file__).resolve().parent.parent / "problems" / "cache_eviction")
+    print(f"\n1b. cache_eviction (2 stages, its starting program, sandbox {problem.spec.sandbox.backend}), "
+          f"{n} evaluations per turn, {rounds} turns each, {os.cpu_count()} CPUs")
+    try:
+        import ray
+    except ImportError:
+        print("    Ray skipped: pip install -e '.[ray]'")
+        return
+    from evolve import ray_executor
+    from evolve.problem import RayConfig
+    t = time.perf_counter()
+    ray.init(num_cpus=max(concurrencies), include_dashboard=False, log_to_driver=False, configure_logging=False)
+    init_s = time.perf_counter() - t
+    code = problem.initial_code
+    print(f"{'concurrency':>12} {'local/min':>10} {'ray/min':>8} {'ray/local':>10} {'turns ray/local':>28} "
+          f"{'warm-up local s':>16} {'warm-up ray s':>14}")
+    try:
+        for workers in concurrencies:
+            local = LocalExecutor(problem, workers)
+            t = time.perf_counter()
+            remote = ray_executor.RayExecutor(problem, workers, RayConfig(num_cpus=1))
+            make_s = time.perf_counter() - t
+
+            async def turns():
+                warm = []
+                for executor in (local, remote):  # start worker processes, fork servers, actors
+                    t = time.perf_counter()
+                    await _drive(executor, code, workers, workers)
+                    warm.append(time.perf_counter() - t)
+                rates = {"local": [], "ray": []}
+                for i in range(rounds):
+                    order = (("local", local), ("ray", remote)) if i % 2 == 0 else (("ray", remote), ("local", local))
+                    for name, executor in order:
+                        rates[name].append(await _drive(executor, code, n, workers))
+                return warm, rates
+
+            warm, rates = asyncio.run(turns())
+            lo, ra = statistics.median(rates["local"]), statistics.median(rates["ray"])
+            each = " ".join(f"{r / l:.0%}" for l, r in zip(rates["local"], rates["ray"]))
+            print(f"{workers:>12} {lo:>10.1f} {ra:>8.1f} {ra / lo:>10.0%} {each:>28} {warm[0]:>16.2f} "
+                  f"{make_s + warm[1]:>14.2f}")
+            local.backend.close() if hasattr(local.backend, "close") else None
+    finally:
+        t = time.perf_counter()
+        ray_executor.shutdown()
+        print(f"Ray start-up (ray.init, a local cluster): {init_s:.2f} s; shut-down (actors and cluster): "
+              f"{time.perf_counter() - t:.2f} s; warm-up ray = actors started + first {max(concurrencies)} "
+              "evaluations (not in the rates)")
 
 
 # --- 2. database ----------------------------------------------------------------------------------
@@ -208,10 +264,12 @@ def controller(tmp: Path, url_of, seconds: float = 0.5, label: str = "SQLite") -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--evals", type=int, default=16, help="evaluations per executor row")
+    parser.add_argument("--cache-evals", type=int, default=24, help="cache_eviction evaluations per turn")
+    parser.add_argument("--rounds", type=int, default=3, help="cache_eviction turns per executor")
     parser.add_argument("--programs", type=int, default=100_000)
     parser.add_argument("--pg", help="a PostgreSQL URL (default: start a throwaway server if possible)")
     parser.add_argument("--no-pg", action="store_true")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["executors", "database", "controller"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["executors", "cache", "database", "controller"])
     args = parser.parse_args()
     pg = None
     if not args.no_pg:
@@ -226,6 +284,8 @@ def main() -> None:
         tmp = Path(tmp)
         if "executors" not in args.skip:
             executors(tmp, args.evals)
+        if "cache" not in args.skip:
+            cache_eviction(args.cache_evals, args.rounds)
         if "database" not in args.skip:
             databases(tmp, args.programs, pg)
         if "controller" not in args.skip:

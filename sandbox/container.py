@@ -99,6 +99,7 @@ class DockerBackend:
             network_disabled=True, read_only=True, tmpfs={"/tmp": f"size={spec.tmpfs_mb}m"},
             mem_limit=f"{spec.memory_mb}m", memswap_limit=f"{spec.memory_mb}m", pids_limit=spec.pids,
             cap_drop=["ALL"], security_opt=["no-new-privileges"], volumes=volumes,
+            init=True,  # docker-init is PID 1, so the kernel's SIGXCPU at the CPU limit reaches the runner
             ulimits=[Ulimit(name="cpu", soft=cpu, hard=cpu + 1), Ulimit(name="core", soft=0, hard=0)],
             device_requests=[DeviceRequest(device_ids=[str(g) for g in spec.gpus], capabilities=[["gpu"]])]
             if spec.gpus else None,
@@ -138,6 +139,13 @@ class DockerBackend:
             if err:
                 raw.stderr.add(err)
             if raw.stdout.total + raw.stderr.total > spec.output_bytes and not raw.capped:
-                raw.capped = True
-                box.kill()
-                return
+                raw.capped = True  # kill from another thread and keep draining: the daemon waits on a blocked stream
+                threading.Thread(target=_kill, args=(box,), daemon=True).start()
+
+
+def _kill(box) -> None:
+    import docker
+    try:
+        box.kill()
+    except docker.errors.APIError:  # it ended on its own meanwhile
+        pass

@@ -254,14 +254,22 @@ def _root_note() -> str:
 
 
 def cmd_sandbox_build(args, console) -> int:
-    from sandbox import container
-    console.print(f"building {args.tag} from {container.DOCKERFILE} ...")
+    from sandbox import container, image
     try:
-        image = container.build(args.tag)
+        if args.from_dockerfile:
+            console.print(f"building {args.tag} from {container.DOCKERFILE} (needs a registry for its FROM) ...")
+            built = container.build(args.tag)
+        else:
+            console.print(f"building {args.tag} offline from this machine's Python and {', '.join(args.packages)} ...")
+            built, summary = image.build_from_host(args.tag, tuple(args.packages))
+            console.print(f"python {summary['python']}; packages {', '.join(summary['packages'])}; "
+                          f"{summary['bytes'] / 1e6:.0f} MB")
+    except image.ImageError as exc:
+        raise sandbox.SandboxError(f"could not build the sandbox image: {exc}") from None
     except Exception as exc:  # no daemon, no docker package, a failed build step
         raise sandbox.SandboxError(f"could not build the sandbox image: {exc}. Is the docker daemon "
                                    "running, and is the docker extra installed (pip install 'evolve[docker]')?") from None
-    console.print(f"built {args.tag} ({image})")
+    console.print(f"built {args.tag} ({built})")
     return 0
 
 
@@ -273,6 +281,11 @@ def register(subparsers) -> None:
     doctor.set_defaults(func=cmd_doctor)
     box = subparsers.add_parser("sandbox", help="sandbox maintenance")
     sub = box.add_subparsers(dest="sandbox_command", required=True)
-    build = sub.add_parser("build", help="build the docker backend's image from sandbox/Dockerfile")
+    build = sub.add_parser("build", help="build the docker backend's image (offline, from this machine's Python)")
     build.add_argument("--tag", default="evolve-sandbox:latest")
+    build.add_argument("--with", dest="packages", action="append", default=["numpy"], metavar="PACKAGE",
+                       help="an installed distribution to put in the image with its requirements (repeatable; "
+                            "numpy always)")
+    build.add_argument("--from-dockerfile", action="store_true",
+                       help="build from sandbox/Dockerfile instead (its FROM needs an image registry)")
     build.set_defaults(func=cmd_sandbox_build)

@@ -74,13 +74,13 @@ def test_whole_evolution_through_the_cli(cluster, tmp_path):
 
 
 def _task_pids() -> set[int]:
-    """Ray workers of this cluster now running an evaluation task (their process title says so); not the
+    """Ray actors of this cluster now running an evaluation (their process title says so); not the
     sandbox processes they fork, which carry the same title until they exec."""
     parents = {}
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if (proc / "cmdline").read_bytes().startswith(b"ray::run_job"):
+                if (proc / "cmdline").read_bytes().startswith(b"ray::Evaluator.run"):
                     status = (proc / "status").read_text()
                     parents[int(proc.name)] = int(status.split("PPid:")[1].split()[0])
             except (OSError, IndexError, ValueError):
@@ -89,7 +89,8 @@ def _task_pids() -> set[int]:
 
 
 async def _evaluate_killing(executor, code: str, kills: int) -> tuple[list, int]:
-    """Evaluate while killing the worker running the task `kills` times (each new attempt once)."""
+    """Evaluate while killing the actor running the evaluation `kills` times (each new attempt, on a
+    fresh actor, once)."""
     task = asyncio.ensure_future(executor.evaluate(code))
     killed: set[int] = set()
     deadline = time.monotonic() + 120

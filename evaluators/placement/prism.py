@@ -1,0 +1,80 @@
+"""Evaluator for `problems/gpu_model_placement`: max KV-cache pressure of the candidate's placements.
+
+The candidate defines `place(gpu_num, models) -> {gpu id: [model names]}` (see the problem README).
+Workload mapping: `seed` (cases are drawn from it), `cases` (how many), `gpus` ([min, max] per case).
+"""
+from __future__ import annotations
+
+from ..common import CandidateError, call_candidate, failure, load_candidate, perf_counter, require_callable
+from .prism_sim import BASELINES, Case, check, lower_bound, make_cases, max_pressure, published_case_score
+from .prism_sim import published_optimal, round_robin
+
+
+def cases_for(workload: dict) -> list[Case]:
+    """The cases a workload mapping names (defaults: the published 50 cases' shape, seed 42)."""
+    lo, hi = workload.get("gpus", (5, 9))
+    return make_cases(int(workload.get("seed", 42)), int(workload.get("cases", 50)), (int(lo), int(hi)))
+
+
+def run_policy(place, cases: list[Case]) -> tuple[list[dict] | None, list[float], str]:
+    """Call `place` on every case: (answers as names, max pressures, "") or (None, [], reason)."""
+    answers, pressures = [], []
+    for i, case in enumerate(cases):
+        answer = call_candidate(place, case.gpu_num, list(case.models))
+        placement, reason = check(case, answer)
+        if placement is None:
+            return None, [], f"case {i} ({case.gpu_num} GPUs, {len(case.models)} models): {reason}"
+        answers.append({str(g): [m.model_name for m in ms] for g, ms in sorted(placement.items())})
+        pressures.append(max_pressure(placement))
+    return answers, pressures, ""
+
+
+def score_pressures(cases: list[Case], pressures: list[float]) -> dict:
+    """Metrics from per-case max pressures: the mean, the published 0-100 score, the gap to the bound."""
+    n = len(cases)
+    rr = [max_pressure(round_robin(c)) for c in cases]
+    opt = [published_optimal(c) for c in cases]
+    lb = [lower_bound(c) for c in cases]
+    return {"valid": True, "max_pressure": sum(pressures) / n,
+            "adrs_score": sum(published_case_score(s, b, o) for s, b, o in zip(pressures, rr, opt)) / n,
+            "gap_to_bound": sum(p / b for p, b in zip(pressures, lb)) / n - 1.0}
+
+
+def evaluate(program_path: str, workload: dict) -> dict:
+    """Run the candidate on the workload's cases; invalid placements fail with the reason."""
+    cases = cases_for(workload)
+    start = perf_counter()
+    try:
+        place = require_callable(load_candidate(program_path), "place")
+        answers, pressures, reason = run_policy(place, cases)
+    except CandidateError as exc:
+        return failure(str(exc))
+    if answers is None:
+        return failure(reason)
+    metrics = score_pressures(cases, pressures)
+    return {"metrics": metrics, "artifacts": {
+        "per_case_max_pressure": [round(p, 6) for p in pressures],
+        "lower_bound_mean": sum(lower_bound(c) for c in cases) / len(cases),
+        "candidate_seconds": round(perf_counter() - start, 4)}}
+
+
+def probe(program_path: str, workload: dict):
+    """The candidate's placements on the probe cases (its decisions), or the reason it failed."""
+    try:
+        place = require_callable(load_candidate(program_path), "place")
+        answers, _, reason = run_policy(place, cases_for(workload))
+    except CandidateError as exc:
+        return {"error": str(exc)}
+    return answers if answers is not None else {"error": reason}
+
+
+def baseline_metrics(workload: dict) -> dict[str, dict]:
+    """Metrics of each baseline on the workload's cases (for tests and the benchmark)."""
+    cases = cases_for(workload)
+    out = {}
+    for name, fn in BASELINES.items():
+        placements = [fn(c) for c in cases]
+        bad = [i for i, (c, p) in enumerate(zip(cases, placements)) if check(c, {g: list(ms) for g, ms in p.items()})[0] is None]
+        out[name] = {**score_pressures(cases, [max_pressure(p) for p in placements]), "valid": not bad}
+    out["lower_bound"] = {"max_pressure": sum(lower_bound(c) for c in cases) / len(cases)}
+    return out

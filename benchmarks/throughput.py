@@ -6,7 +6,9 @@ the same concurrency, on this machine, one after the other:
   bare multiprocessing           the ceiling: the evaluation in a multiprocessing pool, no sandbox, no loop
   evolve, offline mutator        `evolve start` (a subprocess, the real command): fork servers, the default
   evolve, one sandbox each       the same with EVOLVE_FORK_SERVER=0: a fresh (warm) bwrap sandbox per evaluation
-  evolve, LLM (fake server)      `evolve start` with the LLM mutator (litellm) against a local fake LLM server
+  evolve, LLM (fake server)      `evolve start` with the LLM mutator against a local fake LLM server (an
+                                 OpenAI-compatible api_base: plain HTTP, `llm.models[].client: auto`)
+  evolve, LLM through litellm    the same with `client: litellm`
   baseline, ...                  with --baseline DIR: the same two `evolve start` rows run from another checkout
   openevolve, LLM (fake server)  OpenEvolve's own CLI in a throwaway venv (`pip install openevolve`), same fake
                                  server, same evaluator, parallel_evaluations = the concurrency (and its
@@ -290,7 +292,8 @@ def main() -> None:
             row = [bare(here, n, c),
                    evolve(here, "evolve, offline mutator", n, c, {}),
                    evolve(here, "evolve, one sandbox each", n, c, {"EVOLVE_FORK_SERVER": "0"}),
-                   evolve(here, "evolve, LLM (fake server)", n, c, {}, llm)]
+                   evolve(here, "evolve, LLM (fake server)", n, c, {}, llm),
+                   evolve(here, "evolve, LLM through litellm", n, c, {}, llm.replace("}\n", ", client: litellm}\n"))]
             if args.baseline:
                 row += [evolve(here, "baseline, offline mutator", n, c, {}, tree=args.baseline),
                         evolve(here, "baseline, LLM (fake server)", n, c, {}, llm, tree=args.baseline)]

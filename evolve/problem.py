@@ -196,6 +196,9 @@ class ModelSpec(_Strict):
     output_cost_per_token: float | None = Field(None, ge=0)
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
     timeout_s: float = Field(300.0, gt=0)
+    # how calls are sent: litellm, or plain HTTP to an OpenAI-compatible server (evolve.llm.openai_http);
+    # auto: HTTP for an openai/<name> at an api_base (vLLM, Ollama, a proxy), litellm for the rest
+    client: Literal["auto", "litellm", "http"] = "auto"
 
 
 class MutationOdds(_Strict):

@@ -1,6 +1,7 @@
 """Open the program database: SQLite (WAL, BEGIN IMMEDIATE writers) or PostgreSQL, migrated by Alembic.
 
-Every writer that opens a database brings it to the newest migration first (under a lock:
+Every writer that opens a database brings it to the newest migration first (a new, empty one is
+created from the models at the newest revision instead of replaying the migrations; under a lock:
 BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL, so several `evolve` processes
 starting at once migrate it exactly once). A database from a newer evolve is refused.
 """
@@ -19,6 +20,9 @@ from evolve.db.models import SCHEMA_VERSION, Meta
 
 BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# the newest file of migrations/versions (tests/db/test_migrations.py checks it is Alembic's head):
+# a database at it opens without loading Alembic
+HEAD_REVISION = "0004"
 PG_MIGRATION_LOCK = 0x65766F6C  # pg_advisory_xact_lock key held while migrating ('evol')
 URL_HELP = ("give --db (or EVOLVE_DB, or database.url in the problem YAML) as sqlite:///PATH or "
             "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE")
@@ -36,6 +40,7 @@ class EmptyDatabase(DatabaseError):
 class SchemaState:
     revision: str | None  # Alembic revision; None for a new database or one made before migrations
     meta_version: int | None  # meta.schema_version
+    empty: bool = False  # no tables at all: a new database
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -122,16 +127,18 @@ def open_database(url: str, create: bool = True, readonly: bool = False) -> sess
     if not create and state.revision is None and state.meta_version is None:
         raise EmptyDatabase(f"{redact(url)} holds no evolve runs yet; start one with "
                             "`evolve --db URL start PROBLEM`.")
-    if create and not readonly and (state.revision != head_revision() or state.meta_version != SCHEMA_VERSION):
-        migrate(engine)
+    if create and not readonly and (state.revision != HEAD_REVISION or state.meta_version != SCHEMA_VERSION):
+        if not (state.empty and _create_fresh(engine)):
+            migrate(engine)
     return sessionmaker(engine, expire_on_commit=False)
 
 
 def _schema_state(engine: Engine, url: str) -> SchemaState:
-    from alembic.migration import MigrationContext
     try:
         with engine.connect() as conn:
-            revision = MigrationContext.configure(conn).get_current_revision()
+            tables = set(engine.dialect.get_table_names(conn))
+            revision = (conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                        if "alembic_version" in tables else None)
             meta = None
             if engine.dialect.has_table(conn, Meta.__tablename__):
                 value = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar()
@@ -144,11 +151,29 @@ def _schema_state(engine: Engine, url: str) -> SchemaState:
     except DBAPIError as exc:  # e.g. a file that is not a database
         reason = str(exc.orig or exc).strip().splitlines()[0]
         raise DatabaseError(f"cannot read the database {redact(url)}: {reason}. Is it an evolve database?") from None
-    return SchemaState(revision, meta)
+    return SchemaState(revision, meta, not tables)
+
+
+def _create_fresh(engine: Engine) -> bool:
+    """An empty database made at the newest schema from the models, without loading Alembic (half a
+    second of a command's start-up); False when another process got there first (then migrate())."""
+    from evolve.db.models import Base
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # as migrate(): one process at a time
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+        if engine.dialect.get_table_names(conn):
+            return False
+        Base.metadata.create_all(conn)
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                          "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD_REVISION})
+        conn.execute(upsert(conn.dialect.name, Meta.__table__, {"key": "schema_version",
+                                                                "value": str(SCHEMA_VERSION)}, ["key"]))
+    return True
 
 
 def _refuse_newer(url: str, state: SchemaState) -> None:
-    newer = (state.revision is not None and state.revision not in known_revisions()) or \
+    newer = (state.revision not in (None, HEAD_REVISION) and state.revision not in known_revisions()) or \
         (state.meta_version is not None and state.meta_version > SCHEMA_VERSION)
     if newer:
         raise DatabaseError(
@@ -174,13 +199,15 @@ def migrate(engine: Engine) -> None:
                                                                 "value": str(SCHEMA_VERSION)}, ["key"]))
 
 
-def upsert(dialect: str, table: Table, values: dict, keys: list[str], update: list[str] | None = None):
-    """INSERT ... ON CONFLICT (keys) DO UPDATE, for SQLite and PostgreSQL alike (both spell it the same)."""
+def upsert(dialect: str, table: Table, values: dict, keys: list[str], update: list[str] | None = None,
+           bound: bool = True):
+    """INSERT ... ON CONFLICT (keys) DO UPDATE, for SQLite and PostgreSQL alike (both spell it the same).
+    `bound=False`: only the keys of `values` matter; the statement takes them as parameters when executed."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(**values)
+    stmt = insert(table).values(**values) if bound else insert(table)
     update = [k for k in values if k not in keys] if update is None else update
     if not update:
         return stmt.on_conflict_do_nothing(index_elements=keys)

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 from typing import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from evolve.db.engine import upsert
@@ -34,51 +35,67 @@ def by_number(session: Session, run_id: int, number: int) -> Program | None:
 
 
 def add_program(session: Session, **fields) -> Program:
-    program = Program(**fields)
-    session.add(program)
-    session.flush()
-    return program
+    """Insert a program row; the returned Program holds its fields and id (not tracked by `session`)."""
+    values = {"generation": 0, "island": 0, "status": "pending", **fields, "created_at": utcnow()}
+    program_id = session.execute(_INSERT_PROGRAM, values).inserted_primary_key[0]
+    return Program(id=program_id, **values)
+
+
+# The per-candidate writes (add_evaluations, record_outcome, apply_population_ops, credit_duplicates) are
+# Core statements built once: the ORM's unit of work cost more controller CPU than the evaluation of a
+# trivial candidate (benchmarks/throughput.py). They run in the caller's transaction as before.
 
 
 def add_evaluations(session: Session, program_id: int, outcomes: Iterable, prefix: str = "") -> float:
     """One evaluations row per stage outcome; returns their total wall seconds."""
-    total = 0.0
-    for o in outcomes:
-        total += o.wall_s
-        session.add(Evaluation(
-            program_id=program_id, stage=prefix + o.stage.name, workload=o.stage.workload, status=o.status,
-            passed=o.passed, metrics=o.metrics or None, artifacts=o.artifacts or None, error=o.error or None,
-            stdout=o.stdout[-4000:] or None, stderr=o.stderr[-4000:] or None, wall_s=o.wall_s, cpu_s=o.cpu_s,
-        ))
-    return total
+    rows = [dict(program_id=program_id, stage=prefix + o.stage.name, workload=o.stage.workload, status=o.status,
+                 passed=o.passed, metrics=o.metrics or None, artifacts=o.artifacts or None, error=o.error or None,
+                 stdout=o.stdout[-4000:] or None, stderr=o.stderr[-4000:] or None, wall_s=o.wall_s,
+                 cpu_s=o.cpu_s, created_at=utcnow()) for o in outcomes]
+    if rows:
+        session.execute(_INSERT_EVALUATION, rows)
+    return sum(r["wall_s"] for r in rows)
 
 
-def record_outcome(session: Session, program_id: int, outcomes: Iterable, **fields) -> Program:
+def record_outcome(session: Session, program_id: int, outcomes: Iterable, **fields) -> None:
     """Write a program's result fields and its stage evaluations (in the caller's transaction)."""
-    program = session.get(Program, program_id)
-    program.eval_seconds = add_evaluations(session, program_id, outcomes)
-    for key, value in fields.items():
-        setattr(program, key, value)
-    program.evaluated_at = utcnow()
-    return program
+    spent = add_evaluations(session, program_id, outcomes)
+    session.execute(_UPDATE_PROGRAM, {"b_id": program_id, "eval_seconds": spent, "evaluated_at": utcnow(), **fields})
 
 
 def apply_population_ops(session: Session, run_id: int, ops: Iterable) -> None:
-    """Persist island membership and MAP-Elites cell changes (see population.Op)."""
-    dialect = session.get_bind().dialect.name
+    """Persist island membership and MAP-Elites cell changes (see population.Op), in their order."""
+    add, remove, cell = _population_statements(session.get_bind().dialect.name)
     for op in ops:
         if op.kind == "add":
-            session.execute(upsert(dialect, IslandMember.__table__, dict(
-                run_id=run_id, island=op.island, program_id=op.program_id, via=op.via, joined_at=utcnow()),
-                ["run_id", "island", "program_id"], update=["via"]))
+            session.execute(add, dict(run_id=run_id, island=op.island, program_id=op.program_id, via=op.via,
+                                      joined_at=utcnow()))
         elif op.kind == "remove":
-            member = session.get(IslandMember, (run_id, op.island, op.program_id))
-            if member is not None:
-                session.delete(member)
+            session.execute(remove, dict(run_id=run_id, island=op.island, program_id=op.program_id))
         elif op.kind == "cell":
-            session.execute(upsert(dialect, Cell.__table__, dict(run_id=run_id, cell=op.cell,
-                                                                 program_id=op.program_id), ["run_id", "cell"]))
-        session.flush()
+            session.execute(cell, dict(run_id=run_id, cell=op.cell, program_id=op.program_id))
+
+
+_INSERT_PROGRAM = insert(Program.__table__)
+_INSERT_EVALUATION = insert(Evaluation.__table__)
+_UPDATE_PROGRAM = update(Program.__table__).where(Program.__table__.c.id == bindparam("b_id"))  # SET: the keys given
+_CREDIT = (update(Program.__table__)
+           .where(Program.__table__.c.duplicate_of == bindparam("b_original"), Program.__table__.c.status == "duplicate")
+           .values(score=bindparam("b_score", type_=Program.__table__.c.score.type),
+                   metrics=bindparam("b_metrics", type_=Program.__table__.c.metrics.type)))
+
+
+@lru_cache(maxsize=2)
+def _population_statements(dialect: str) -> tuple:
+    """(add a member, remove one, set a cell) for `dialect`, with their values bound at execution."""
+    members, cells = IslandMember.__table__, Cell.__table__
+    keys = ["run_id", "island", "program_id"]
+    add = upsert(dialect, members, {k: None for k in [*keys, "via", "joined_at"]}, keys, update=["via"],
+                 bound=False)
+    remove = delete(members).where(*(members.c[k] == bindparam(k) for k in keys))
+    cell = upsert(dialect, cells, {k: None for k in ("run_id", "cell", "program_id")}, ["run_id", "cell"],
+                  bound=False)
+    return add, remove, cell
 
 
 def population_rows(session: Session, run_id: int) -> tuple[list[IslandMember], list[Cell]]:
@@ -182,12 +199,9 @@ def stage_metrics(session: Session, program_id: int) -> list[tuple[str, dict | N
     return [tuple(r) for r in session.execute(query.order_by(Evaluation.id))]
 
 
-def credit_duplicates(session: Session, original_id: int) -> None:
+def credit_duplicates(session: Session, original_id: int, score: float | None, metrics: dict | None) -> None:
     """Give the duplicates recorded while `original_id` was in flight its score and metrics."""
-    original = session.get(Program, original_id)
-    for dup in session.scalars(select(Program).where(Program.duplicate_of == original_id,
-                                                     Program.status == "duplicate")):
-        dup.score, dup.metrics = original.score, original.metrics
+    session.execute(_CREDIT, {"b_original": original_id, "b_score": score, "b_metrics": metrics})
 
 
 def fold_sample(session: Session, program_id: int, score: float) -> float:
@@ -202,7 +216,7 @@ def fold_sample(session: Session, program_id: int, score: float) -> float:
     m2 += delta * (score - mean)
     program.score, program.score_samples = mean, n
     program.score_std = (m2 / (n - 1)) ** 0.5
-    credit_duplicates(session, program_id)
+    credit_duplicates(session, program_id, mean, program.metrics)
     return mean
 
 

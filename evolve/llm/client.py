@@ -1,7 +1,8 @@
 """One chat completion through litellm, with retries and backoff on 429, 5xx and timeouts.
 
 litellm is imported on first use only (it takes seconds to import) and with its
-bundled price map (no network fetch). Every attempt becomes one `Attempt`: the
+bundled price map (no network fetch); an OpenAI-compatible server at `api_base` is
+called over plain HTTP instead (evolve.llm.openai_http). Every attempt becomes one `Attempt`: the
 ledger row of that call.
 """
 from __future__ import annotations
@@ -68,14 +69,22 @@ def request_args(model, messages: list[dict], max_tokens: int | None = None, tim
                 num_retries=0, max_retries=0)
     if model.api_base:
         args["api_base"] = model.api_base
-    key = os.environ.get(model.api_key_env) if model.api_key_env else None
+    key = api_key(model)
     if key:
         args["api_key"] = key
-    elif model.api_base and not model.api_key_env:
-        args["api_key"] = "not-needed"  # a local OpenAI-compatible server (vLLM, Ollama, fake-llm)
     if model.reasoning_effort:
         args["reasoning_effort"] = model.reasoning_effort
     return args
+
+
+def api_key(model) -> str | None:
+    """The key to send: from api_key_env; a placeholder for a local server at api_base that needs none."""
+    key = os.environ.get(model.api_key_env) if model.api_key_env else None
+    if key:
+        return key
+    if model.api_base and not model.api_key_env:
+        return "not-needed"  # a local OpenAI-compatible server (vLLM, Ollama, fake-llm)
+    return None  # litellm finds the provider's own variable
 
 
 def classify(exc: BaseException) -> tuple[str, float | None]:
@@ -121,6 +130,10 @@ def cost_of(model, response, prompt_tokens: int, completion_tokens: int) -> floa
 async def call_once(model, messages: list[dict], max_tokens: int | None = None,
                     timeout: float | None = None) -> Attempt:
     """One attempt, never raising for provider trouble: the outcome says what happened."""
+    from evolve.llm import openai_http
+
+    if openai_http.uses_http(model):
+        return await openai_http.call_once(model, messages, max_tokens, timeout)
     lib = litellm()
     started = time.monotonic()
     try:

@@ -1,6 +1,7 @@
 """Find a configuration that cannot work before the first candidate: keys, model names, api_base.
 
-`check` looks at the environment and litellm's model list only; `probe` also
+`check` looks at the environment and litellm's model list only (not litellm at all for a model
+called over plain HTTP); `probe` also
 sends each model one tiny request (a few tokens) and reads the failure, if any.
 Only a definite answer stops the run: a refused key, an unknown model, nothing
 listening at api_base. A probe that times out is tried again as any call is
@@ -14,6 +15,7 @@ import os
 import random
 import re
 
+from evolve.llm import openai_http
 from evolve.llm.client import Attempt, LLMConfigError, backoff_s, call_once, litellm
 from evolve.problem import LLMConfig
 
@@ -28,10 +30,15 @@ _UNKNOWN_MODEL = re.compile(r"model_not_found|\bmodel\b[^.;\n]{0,80}\b(not found
 
 def check_model(model) -> None:
     """Raise LLMConfigError naming the model and the fix when its key or name is wrong."""
-    lib = litellm()
     if model.api_key_env and not os.environ.get(model.api_key_env):
         raise LLMConfigError(f"model {model.name}: the environment variable {model.api_key_env} (its api_key_env) "
                              f"is not set; export {model.api_key_env}=<your key> and start again")
+    if openai_http.uses_http(model):  # one protocol, no provider to find: the probe checks the rest
+        if not model.api_base and not model.api_key_env and not os.environ.get("OPENAI_API_KEY"):
+            raise LLMConfigError(f"model {model.name}: set OPENAI_API_KEY (or name the variable holding the key "
+                                 "with api_key_env), or give api_base for a local server")
+        return
+    lib = litellm()
     try:
         lib.get_llm_provider(model.name, api_base=model.api_base)
     except Exception:  # noqa: BLE001 - litellm raises BadRequestError for an unknown provider

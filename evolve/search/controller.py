@@ -457,7 +457,7 @@ class Controller:
                 new_score = repo.fold_sample(session, verdict.original_id, score)
                 self.population.rescore(verdict.original_id, new_score)
             if not link:
-                repo.credit_duplicates(session, program.id)
+                repo.credit_duplicates(session, program.id, score, metrics or None)
         self._reported(program, ops)
 
     def _admit(self, program: Program) -> list:

@@ -20,14 +20,41 @@ def _plain_engine(url: str):
     return create_engine(url)
 
 
-def test_migrated_schema_matches_the_models(factory, db_url):
-    """A column added to models.py without a revision in evolve/db/migrations/versions/ fails here."""
-    with _plain_engine(db_url).connect() as conn:
+def _schema(url: str) -> tuple:
+    """(diff against models.py, Alembic's revision, meta.schema_version) of the database at `url`."""
+    eng = _plain_engine(url)
+    with eng.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         revision = MigrationContext.configure(conn).get_current_revision()
         meta = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar()
+    eng.dispose()
+    return diff, revision, int(meta)
+
+
+def test_migrated_schema_matches_the_models(db_url):
+    """A column added to models.py without a revision in evolve/db/migrations/versions/ fails here."""
+    dbengine.migrate(dbengine.make_engine(db_url))  # every migration, from an empty database
+    diff, revision, meta = _schema(db_url)
     assert diff == [], f"models.py and the migrations differ; add a revision for: {diff}"
-    assert revision == dbengine.head_revision() and int(meta) == SCHEMA_VERSION
+    assert revision == dbengine.head_revision() and meta == SCHEMA_VERSION
+
+
+def test_a_new_database_is_made_at_the_head_revision_without_alembic(db_url):
+    """open_database on an empty database creates it from the models (no migration replayed, Alembic not
+    imported), at the revision the migrations end at: HEAD_REVISION is Alembic's head."""
+    assert dbengine.HEAD_REVISION == dbengine.head_revision(), "update HEAD_REVISION in evolve/db/engine.py"
+    code = textwrap.dedent(f"""
+        import sys
+        from evolve.db.engine import open_database
+        open_database({db_url!r}).kw["bind"].dispose()
+        open_database({db_url!r}).kw["bind"].dispose()  # and opened again at the head
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("alembic", "mako")))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    diff, revision, meta = _schema(db_url)
+    assert diff == [] and revision == dbengine.head_revision() and meta == SCHEMA_VERSION
 
 
 def test_older_revision_is_upgraded(db_url):

@@ -1,9 +1,14 @@
-"""One call through the real litellm client against the fake server: outcomes, retries, cost, budget stop."""
+"""One call against the fake server, through each client (litellm, plain HTTP): outcomes, retries, cost, budget stop.
+
+Every test runs twice, once per `llm.models[].client`: the two paths must agree on every outcome.
+"""
 from __future__ import annotations
 
 import asyncio
 import os
 import random
+
+import pytest
 
 from evolve.llm import client
 from evolve.llm.fake_server import Step
@@ -13,8 +18,17 @@ from evolve.problem import ModelSpec
 MESSAGES = [{"role": "user", "content": "hello"}]
 
 
+CLIENT = {"kind": "http"}
+
+
+@pytest.fixture(autouse=True, params=["http", "litellm"])
+def client_kind(request):
+    CLIENT["kind"] = request.param
+    return request.param
+
+
 def model(url: str, **kw) -> ModelSpec:
-    return ModelSpec(name="openai/fake", api_base=url, timeout_s=kw.pop("timeout_s", 5), **kw)
+    return ModelSpec(name="openai/fake", api_base=url, timeout_s=kw.pop("timeout_s", 5), client=CLIENT["kind"], **kw)
 
 
 def complete(m, ledger=None, retries=3):
@@ -36,7 +50,8 @@ def test_ok_answer_with_tokens_and_yaml_price(fake_llm):
 
 def test_known_model_is_priced_from_litellms_price_map(fake_llm):
     server = fake_llm([Step(content="x", usage={"prompt_tokens": 1000, "completion_tokens": 100})])
-    (attempts, _), _ = complete(ModelSpec(name="openai/gpt-4o-mini", api_base=server.url, api_key_env="PATH"))
+    (attempts, _), _ = complete(ModelSpec(name="openai/gpt-4o-mini", api_base=server.url, api_key_env="PATH",
+                                          client=CLIENT["kind"]))
     lib = client.litellm()
     price = lib.model_cost["gpt-4o-mini"]
     expected = 1000 * price["input_cost_per_token"] + 100 * price["output_cost_per_token"]
@@ -89,6 +104,15 @@ def test_budget_reached_stops_the_retries(fake_llm):
     server = fake_llm([Step(status=500)] * 5)
     (attempts, why), ledger = complete(model(server.url), ledger=Ledger(max_calls=2), retries=4)
     assert len(attempts) == 2 and "LLM call budget of 2 reached" in why and len(server.chat_requests) == 2
+
+
+def test_auto_takes_http_for_an_openai_compatible_server_only():
+    from evolve.llm.openai_http import uses_http
+    assert uses_http(ModelSpec(name="openai/x", api_base="http://127.0.0.1:1/v1"))
+    assert not uses_http(ModelSpec(name="openai/gpt-4.1-mini"))  # the official API: litellm maps its params
+    assert not uses_http(ModelSpec(name="anthropic/claude-sonnet-4-5", api_base="http://127.0.0.1:1"))
+    assert uses_http(ModelSpec(name="openai/gpt-4.1-mini", client="http"))
+    assert not uses_http(ModelSpec(name="openai/x", api_base="http://127.0.0.1:1/v1", client="litellm"))
 
 
 def test_prompt_hash_is_stable_and_order_sensitive():

@@ -21,6 +21,7 @@ from evolve.mutate.offline import OfflineMutator
 from evolve.search.population import Member
 
 RECENT_FAILURES = 5
+FEEDBACK_KEPT = 4096  # feedback texts kept in memory (parents and inspirations are drawn again and again)
 
 
 @dataclass
@@ -78,6 +79,8 @@ class LLMProposer:
         self.extra_in_flight = llm.cfg.concurrency
         self.failures: deque[str] = deque(maxlen=RECENT_FAILURES)
         self.stopped = ""
+        # a member's feedback, read once: a scored program's error and evaluations rows do not change
+        self.feedback: dict[int, str] = {}
 
     async def propose(self, parent: Member, partner: Member | None, inspirations: list[Member],
                       rng: random.Random | None = None) -> Draft | None:
@@ -96,9 +99,15 @@ class LLMProposer:
     def _views(self, members: list[Member]) -> dict:
         from evolve.mutate.llm import ProgramView
 
-        with self.factory() as session:
-            return {m.id: ProgramView(m.id, m.code, m.score, m.metrics, feedback(session, m.id, self.feedback_chars),
-                                      m.generation) for m in members}
+        missing = [m.id for m in members if m.id not in self.feedback]
+        if missing:
+            with self.factory() as session:
+                for program_id in missing:
+                    self.feedback[program_id] = feedback(session, program_id, self.feedback_chars)
+        for program_id in list(self.feedback)[:max(0, len(self.feedback) - FEEDBACK_KEPT)]:
+            del self.feedback[program_id]  # the oldest first (dicts keep insertion order)
+        return {m.id: ProgramView(m.id, m.code, m.score, m.metrics, self.feedback[m.id], m.generation)
+                for m in members}
 
     def stop_reason(self) -> str:
         return self.stopped or self.llm.budget_reason() or self.llm.all_models_down()
@@ -126,11 +135,12 @@ class LLMProposer:
 
 def feedback(session: Session, program_id: int, chars: int) -> str:
     """What the evaluator said about a program: its error, and each stage's metrics and artifacts, trimmed."""
-    program = session.get(Program, program_id)
-    parts = [f"error: {program.error}"] if program.error else []
-    for ev in session.scalars(select(Evaluation).where(Evaluation.program_id == program_id,
-                                                       ~Evaluation.stage.startswith("holdout:"))
-                              .order_by(Evaluation.id)):
+    error = session.scalar(select(Program.error).where(Program.id == program_id))
+    parts = [f"error: {error}"] if error else []
+    rows = session.execute(select(Evaluation.stage, Evaluation.status, Evaluation.metrics, Evaluation.artifacts)
+                           .where(Evaluation.program_id == program_id, ~Evaluation.stage.startswith("holdout:"))
+                           .order_by(Evaluation.id))
+    for ev in rows:
         if ev.stage == "probe":
             continue
         line = f"stage {ev.stage}: {ev.status}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -79,7 +80,13 @@ def _compiles(code: str) -> bool:
 
 
 def _same_program(a: str, b: str) -> bool:
-    return ast.dump(ast.parse(a)) == ast.dump(ast.parse(b))
+    return _dump(a) == _dump(b)
+
+
+@functools.lru_cache(maxsize=256)
+def _dump(code: str) -> str:
+    """The AST of `code` as text (a parent is compared with each of its children: read it once)."""
+    return ast.dump(ast.parse(code))
 
 
 # --- operators: each edits `tree` in place and returns whether it changed something ---

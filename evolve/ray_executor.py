@@ -162,6 +162,23 @@ def _import_ray():
     return ray
 
 
+def join_cluster(problem: Problem, overrides=None) -> None:
+    """Join the Ray cluster the problem (or --ray-address) names, before a run row is written: an
+    address that cannot be joined (unreachable, a token refused) stops `evolve start` with nothing
+    recorded. Without an address nothing happens here: the executor starts a local cluster."""
+    cfg = problem.spec.executor
+    if (getattr(overrides, "executor", None) or cfg.kind) != "ray":
+        return
+    address = getattr(overrides, "ray_address", None)
+    address = address if address is not None else cfg.ray.address
+    if address in (None, "", "local"):
+        return
+    try:
+        ray_connect.connect(_import_ray(), address)
+    except ray_connect.ConnectError as exc:
+        raise ExecutorError(str(exc)) from None
+
+
 def make_executor(problem: Problem, concurrency: int, overrides=None):
     """The executor the problem (or the command line: --executor, --ray-address) asks for."""
     from evolve.executor import LocalExecutor

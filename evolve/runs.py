@@ -18,7 +18,7 @@ from evolve import finalize, overrides as settings
 from evolve.db import lease, repo
 from evolve.db.engine import EmptyDatabase, open_database, redact, sqlite_url
 from evolve.db.models import Run
-from evolve.ray_executor import make_executor
+from evolve.ray_executor import join_cluster, make_executor
 from evolve.problem import Problem, ProblemSpec, load_problem
 from evolve.evolution import BEST_FILE, Claim, Outcome, evolve_run  # noqa: F401 (Outcome, BEST_FILE: API)
 
@@ -151,6 +151,7 @@ def start(problem_ref: str, runs_dir: Path, name: str | None, overrides: Overrid
     with asyncio.Runner() as runner:  # one event loop for the LLM preflight and the run
         llm = _prepare_llm(problem, runs_dir, overrides.replay, runner)
         _note_unanswered(llm, console)
+        join_cluster(problem, overrides)  # a Ray address that cannot be joined stops here, nothing recorded
         return _start(problem, runs_dir, name, overrides, console, resume, llm, runner)
 
 

@@ -11,6 +11,8 @@ included; for a fork server, its child's, not the zygote's one import):
                                  while the controller was busy (a 0.5 s gap, not timed)
   bwrap fork-server ...          through sandbox.forkserver (the default): a child of a zygote that
                                  imported the evaluator, isolated while the controller was busy
+docker rows need a daemon and the image (`evolve sandbox build`); its warm containers are created and
+started ahead, their runner blocked on the request FIFO.
 Usage: python benchmarks/sandbox_overhead.py [--repeats 20]
 """
 from __future__ import annotations
@@ -121,9 +123,8 @@ def main() -> None:
         backend = sandbox.select(name, allow_root=True)[0]
         rows.append((f"{name} no-op evaluation", median_s(evaluation(backend, NOOP), args.repeats)))
         rows.append((f"{name} numpy evaluation", median_s(evaluation(backend, NUMPY), args.repeats)))
-        if name != "docker":
-            rows.append((f"{name} warm no-op evaluation", warm_median_s(backend, NOOP, args.repeats)))
-            rows.append((f"{name} warm numpy evaluation", warm_median_s(backend, NUMPY, args.repeats)))
+        rows.append((f"{name} warm no-op evaluation", warm_median_s(backend, NOOP, args.repeats)))
+        rows.append((f"{name} warm numpy evaluation", warm_median_s(backend, NUMPY, args.repeats)))
         if name == "bwrap":
             rows.append(("bwrap fork-server no-op evaluation", warm_median_s(backend, NOOP, args.repeats, True)))
             rows.append(("bwrap fork-server numpy evaluation", warm_median_s(backend, NUMPY, args.repeats, True)))

@@ -1,9 +1,9 @@
 """The docker backend's image without a registry: a root filesystem taken from this machine.
 
 `docker import` of a tarball holding this machine's Python interpreter, its standard library,
-the shared libraries they load (found with `ldd`), and the installed distributions the
-evaluators import (numpy by default, with their requirements). Nothing is downloaded, so it
-works in air-gapped labs and clusters. The image runs as nobody (65534) in /sandbox/work;
+a few commands (sh, sleep, cat, ...), the shared libraries they load (found with `ldd`), and the
+installed distributions the evaluators import (numpy by default, with their requirements).
+Nothing is downloaded, so it works in air-gapped labs and clusters. The image runs as nobody (65534) in /sandbox/work;
 the backend adds the rest (read-only root, no network, no capabilities).
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,6 +21,8 @@ from importlib import metadata
 from pathlib import Path
 
 DEFAULT_PACKAGES = ("numpy",)
+# the few commands a candidate or evaluator may start (a shell, sleep, ...), as the other backends show the host's
+TOOLS = ("sh", "sleep", "true", "false", "cat", "env", "ls")
 # parts of the standard library no evaluator needs: tests, GUIs, installers, the 2to3 tool
 SKIP_STDLIB = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "site-packages",
                "dist-packages", "__phello__"}
@@ -162,6 +165,9 @@ def write_rootfs(tar: tarfile.TarFile, packages: tuple[str, ...]) -> dict:
             fs.add(path)
             if f.endswith(".so"):
                 binaries.append(path)
+    for tool in filter(None, map(shutil.which, TOOLS)):
+        fs.add(tool, f"/usr/bin/{os.path.basename(tool)}")
+        binaries.append(os.path.realpath(tool))
     dists = distributions(packages)
     for dist in dists:
         base = Path(dist.locate_file(""))

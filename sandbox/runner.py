@@ -1,15 +1,15 @@
 """The in-sandbox entry point: read the request, import the evaluator, call it, send the result.
 
-Usage: python -S -s -P -m sandbox.runner [EVALUATOR] [--request FILE]
+Usage: python -S -s -P -m sandbox.runner [EVALUATOR] [--request FILE [--result FILE]]
 (default: the request is JSON on stdin; EVALUATOR is imported before the request is read,
 so a warm sandbox can wait with it loaded; sandbox.zygote calls prepare() once and serve() in
 each child it forks)
 request: {"nonce": "...", "evaluator": "evaluators.x" | "/abs/evaluate.py",
           "function": "evaluate" | "probe", "program": "candidate.py", "code": "...",
           "workload": {...}, "result": "fd" | "/path/to/result"}
-The result goes to fd 3 (or the given path), first line the nonce, then JSON. The nonce and
-the request never touch the file system, and the candidate runs in a worker thread whose
-stack does not lead back to them; sandbox.guard reports tampering. Imports nothing from
+The result goes to fd 3 (or the given path; docker's --result FILE stands for "fd"), first line
+the nonce, then JSON. The nonce and the request never touch the file system, and the candidate
+runs in a worker thread whose stack does not lead back to them; sandbox.guard reports tampering. Imports nothing from
 `evolve` (only sandbox.guard, and evaluators.common to trim tracebacks to the candidate's frames):
 it must start fast and trust nothing.
 """
@@ -75,7 +75,7 @@ def serve(state: dict) -> int:
     evaluator_ref, evaluator, failed = state["evaluator_ref"], state["evaluator"], state["failed"]
     write, exit_now, dumps = os.write, os._exit, json.dumps
     streams = (sys.__stdout__, sys.__stderr__)  # the interpreter's own: a candidate may rebind sys.stdout
-    if args[:1] == ["--request"]:  # docker: a private file, deleted before the candidate runs
+    if args[:1] == ["--request"]:  # docker: a private FIFO (or file), deleted before the candidate runs
         with open(args[1], "rb") as fh:
             request = json.loads(fh.read().decode("utf-8"))
         os.unlink(args[1])
@@ -86,10 +86,13 @@ def serve(state: dict) -> int:
     if "code" in request:
         with open(request["program"], "w", encoding="utf-8") as fh:
             fh.write(request.pop("code"))
-    if request.get("result", "fd") == "fd":
+    target = request.get("result", "fd")
+    if target == "fd" and "--result" in args:  # docker: no fd crosses into a container, the backend names a file
+        target = args[args.index("--result") + 1]
+    if target == "fd":
         out = RESULT_FD
     else:
-        out = os.open(request["result"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.set_inheritable(out, False)  # the candidate's subprocesses do not get the channel
 
     def send(payload: dict, code: int) -> None:

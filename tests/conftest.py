@@ -89,3 +89,14 @@ def require_extra(module: str, extra: str):
         if os.environ.get("CI"):
             pytest.fail(f"{reason} (required under CI)")
         pytest.skip(reason)
+
+
+def require_docker(reason: str) -> None:
+    """Skip a docker test saying why docker cannot run here ('' when it can); under CI fail instead:
+    .ci/run installs docker.io, starts dockerd and builds the image, so a missing one is a broken CI."""
+    import os
+    if not reason:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"docker: {reason} (required under CI)")
+    pytest.skip(f"docker: {reason}")

@@ -8,6 +8,7 @@ import pytest
 
 import sandbox
 from sandbox import image
+from tests.conftest import require_docker
 
 EVOLVE = [sys.executable, "-m", "evolve"]
 
@@ -44,8 +45,8 @@ def test_requirements_come_along(tmp_path):
     assert {"pytest", "pluggy", "iniconfig"} <= names
 
 
-@pytest.mark.skipif(bool(_docker_reason()), reason=f"docker: {_docker_reason()}")
 def test_build_offline_then_doctor_reports_every_protection(tmp_path):
+    require_docker(_docker_reason())
     env = {**os.environ, "COLUMNS": "200"}
     built = subprocess.run([*EVOLVE, "sandbox", "build"], capture_output=True, text=True, env=env, timeout=600)
     assert built.returncode == 0, built.stdout + built.stderr

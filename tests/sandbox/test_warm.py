@@ -46,9 +46,7 @@ def _spec(code: str):
 def test_each_warm_sandbox_serves_one_candidate_only(backend):
     if not hasattr(backend, "start"):
         pytest.skip("a fork pool, not a warm one: tests/sandbox/test_fork_isolation.py")
-    pool = WarmPool(backend, 1) if backend.name != "docker" else None
-    if pool is None:
-        return
+    pool = WarmPool(backend, 1)
 
     async def main():
         first = await pool.run(_spec(FIRST))
@@ -74,11 +72,20 @@ def test_each_warm_sandbox_serves_one_candidate_only(backend):
         assert seen["tmp"] is False
     assert seen == {**seen, "files": ["candidate.py"], "env": False, "module": False, "sleepers": []}
     assert len(waiting) == 1 and waiting[0].spawned.proc.returncode is not None  # used, then gone
+    assert _containers(backend) == []  # docker: every warm container removed, the one left waiting too
+
+
+def _containers(backend) -> list:
+    """This process's docker containers still there ([] for the other backends)."""
+    if backend.name != "docker":
+        return []
+    from sandbox import container, owner
+    return container._client().containers.list(all=True, filters={"label": f"{container.LABEL}={owner.tag()}"})
 
 
 def test_warm_and_cold_give_the_same_result(backend):
-    if backend.name == "docker" or not hasattr(backend, "start"):
-        return
+    if not hasattr(backend, "start"):
+        pytest.skip("a fork pool, not a warm one: tests/sandbox/test_fork_isolation.py")
     code = "def main():\n    import random\n    return random.random()\n"
     pool = WarmPool(backend, 1)
     try:

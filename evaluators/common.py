@@ -139,3 +139,28 @@ def unchanged(before: str, value: Any, what: str) -> None:
     """Raise CandidateError when `value` no longer matches the fingerprint taken before the candidate ran."""
     if fingerprint(value) != before:
         raise CandidateError(f"the candidate modified the evaluator's {what}; the run does not count")
+
+
+def guarded_step(step: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A per-tick policy `step(state)` whose exceptions (SystemExit included) become a CandidateError
+    naming `state.tick`, with the candidate's traceback: simulators call it once per tick."""
+    def guarded(state):
+        try:
+            return step(state)
+        except BaseException as exc:  # the candidate's failure, reported with its traceback
+            raise CandidateError(f"tick {state.tick}: `step` raised:\n{trim_traceback(exc)}") from None
+    return guarded
+
+
+def probe_decisions(program_path: str | os.PathLike, api: str,
+                    decide: Callable[[Callable[..., Any]], tuple[Any, str]]) -> Any:
+    """A probe's answer for the functional hash: the candidate's decisions, or {"error": reason}.
+
+    `decide(fn)` gets the candidate's function `api` and returns (decisions, "") or (None, reason) when
+    an answer was invalid; a CandidateError (import, missing API, a raise) becomes the error too.
+    """
+    try:
+        decisions, reason = decide(require_callable(load_candidate(program_path), api))
+    except CandidateError as exc:
+        return {"error": str(exc)}
+    return decisions if decisions is not None else {"error": reason}

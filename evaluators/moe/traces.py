@@ -6,9 +6,16 @@ chosen expert i "points at" expert succ_l(i) (a random permutation per layer pai
 pointed-at expert's logit gets `affinity` added: a token's next-layer experts correlate with its
 current ones (affinity 0: independent; 3: most choices follow). cooc[l][i, j] = number of tokens
 with expert i in layer l and expert j in layer l+1 (all k x k pairs); loads[l][e] = tokens at e.
+
+Traces are memoized per parameters in the process (`generate`, the last CACHED ones, arrays read-only):
+tests, benchmarks and any caller that evaluates several programs in one process build each trace once.
+A sandboxed evaluation cannot keep one: every candidate runs in a fresh process (a warm sandbox or a
+fork-server child starts from the evaluator just imported, before any trace is built), with a
+read-only root and a per-run /tmp and work dir, so nothing it writes outlives it.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +26,8 @@ SIZES = {  # name -> layers, experts, gpus, top_k, tokens
     "tiny": (4, 16, 4, 2, 256),
 }
 GENERATOR_VERSION = 1
+CACHED = 3  # traces kept per process (the full one is ~30 MB)
+_CACHE: OrderedDict[tuple, "Trace"] = OrderedDict()
 
 
 class TraceError(ValueError):
@@ -57,14 +66,28 @@ def _topk(rng: np.random.Generator, logits: np.ndarray, k: int) -> np.ndarray:
 
 def generate(layers: int, experts: int, gpus: int, top_k: int, tokens: int, affinity: float = 4.0,
              skew: float = 0.5, seed: int = 0, balance_bound: float = 2.0) -> Trace:
-    """A deterministic trace for `seed`."""
+    """A deterministic trace for `seed` (memoized: the same parameters give the same, read-only, Trace)."""
+    key = (GENERATOR_VERSION, layers, experts, gpus, top_k, tokens, float(affinity), float(skew), seed,
+           float(balance_bound))
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    trace = _generate(layers, experts, gpus, top_k, tokens, affinity, skew, seed, balance_bound)
+    trace.cooc.flags.writeable = trace.loads.flags.writeable = False
+    _CACHE[key] = trace
+    while len(_CACHE) > CACHED:
+        _CACHE.popitem(last=False)
+    return trace
+
+
+def _generate(layers, experts, gpus, top_k, tokens, affinity, skew, seed, balance_bound) -> Trace:
     if experts % gpus or not 0 < top_k <= experts or layers < 2 or tokens < 1:
         raise TraceError(f"need experts divisible by gpus, 0 < top_k <= experts, layers >= 2 (got {layers} "
                          f"layers, {experts} experts, {gpus} gpus, top-{top_k}, {tokens} tokens)")
     rng = np.random.default_rng(seed)
     ranks = np.arange(1, experts + 1)
     rows = np.arange(tokens)[:, None]
-    onehots = []
+    picks = []
     chosen = None
     for layer in range(layers):
         logits = np.log(1.0 / ranks ** skew)[rng.permutation(experts)]
@@ -73,11 +96,14 @@ def generate(layers: int, experts: int, gpus: int, top_k: int, tokens: int, affi
             succ = rng.permutation(experts)
             logits[rows, succ[chosen]] += affinity
         chosen = _topk(rng, logits, top_k)
-        onehot = np.zeros((tokens, experts), dtype=np.float32)
-        onehot[rows, chosen] = 1.0
-        onehots.append(onehot)
-    cooc = np.stack([a.T @ b for a, b in zip(onehots, onehots[1:])]).astype(np.float64)
-    loads = np.stack([a.sum(axis=0) for a in onehots]).astype(np.float64)
+        picks.append(chosen)
+    # counts by bincount (exact integers, as the one-hot products they replace)
+    cooc, loads = np.empty((layers - 1, experts, experts)), np.empty((layers, experts))
+    for l, a in enumerate(picks):
+        loads[l] = np.bincount(a.ravel(), minlength=experts)
+        if l + 1 < layers:
+            pairs = a[:, :, None] * experts + picks[l + 1][:, None, :]
+            cooc[l] = np.bincount(pairs.ravel(), minlength=experts * experts).reshape(experts, experts)
     return Trace(cooc, loads, gpus, top_k, balance_bound, seed)
 
 

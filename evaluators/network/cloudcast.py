@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 
-from ..common import CandidateError, call_candidate, failure, load_candidate, perf_counter, require_callable
+from ..common import (
+    CandidateError, call_candidate, failure, load_candidate, perf_counter, probe_decisions, require_callable,
+)
 from .cloudcast_baselines import BASELINES, egress_lower_bound
 from .cloudcast_sim import normalize, simulate
 from .regions import CONFIGS, limits, make_graph
@@ -67,12 +69,8 @@ def evaluate(program_path: str, workload: dict) -> dict:
 
 def probe(program_path: str, workload: dict):
     """The candidate's paths on the probe configs (its decisions), or the reason it failed."""
-    try:
-        search = require_callable(load_candidate(program_path), "search_algorithm")
-        answers, _, reason = run_policy(search, setting(workload))
-    except CandidateError as exc:
-        return {"error": str(exc)}
-    return answers if answers is not None else {"error": reason}
+    s = setting(workload)
+    return probe_decisions(program_path, "search_algorithm", lambda search: run_policy(search, s)[::2])
 
 
 def baseline_metrics(workload: dict) -> dict[str, dict]:

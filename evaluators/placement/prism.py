@@ -5,7 +5,9 @@ Workload mapping: `seed` (cases are drawn from it), `cases` (how many), `gpus` (
 """
 from __future__ import annotations
 
-from ..common import CandidateError, call_candidate, failure, load_candidate, perf_counter, require_callable
+from ..common import (
+    CandidateError, call_candidate, failure, load_candidate, perf_counter, probe_decisions, require_callable,
+)
 from .prism_sim import BASELINES, Case, check, lower_bound, make_cases, max_pressure, published_case_score
 from .prism_sim import published_optimal, round_robin
 
@@ -60,12 +62,8 @@ def evaluate(program_path: str, workload: dict) -> dict:
 
 def probe(program_path: str, workload: dict):
     """The candidate's placements on the probe cases (its decisions), or the reason it failed."""
-    try:
-        place = require_callable(load_candidate(program_path), "place")
-        answers, _, reason = run_policy(place, cases_for(workload))
-    except CandidateError as exc:
-        return {"error": str(exc)}
-    return answers if answers is not None else {"error": reason}
+    cases = cases_for(workload)
+    return probe_decisions(program_path, "place", lambda place: run_policy(place, cases)[::2])
 
 
 def baseline_metrics(workload: dict) -> dict[str, dict]:

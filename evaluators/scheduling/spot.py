@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..common import (
-    CandidateError, call_candidate, failure, fingerprint, load_candidate, perf_counter, trim_traceback, unchanged,
+    CandidateError, call_candidate, failure, fingerprint, guarded_step, load_candidate, perf_counter, unchanged,
 )
 from .spot_adrs import DEFAULTS, AdrsNet, Harness, harness_settings, wrap
 from .spot_sim import ImpossibleAction, JobSpec, RunResult, load_windows, simulate, window
@@ -81,7 +81,7 @@ def run_policy(policy_cls, grid: list[Scenario], harness: Harness = DEFAULTS) ->
         step = getattr(policy, "step", None)
         if not callable(step):
             raise CandidateError("`Policy()` must have a method `step(state)`")
-        wrapped = wrap(_guarded(step), harness)
+        wrapped = wrap(guarded_step(step), harness)
         try:
             result = simulate(wrapped, window(sc.env, sc.window), sc.job,
                               enforce_deadline=harness.enforce_deadline)
@@ -93,16 +93,6 @@ def run_policy(policy_cls, grid: list[Scenario], harness: Harness = DEFAULTS) ->
             result.notes.update(wrapped.counts())
         results.append((sc, result))
     return results
-
-
-def _guarded(step):
-    """`step` with any exception (SystemExit included) turned into a CandidateError naming the tick."""
-    def guarded(state):
-        try:
-            return step(state)
-        except BaseException as exc:  # the candidate's failure, reported with its traceback
-            raise CandidateError(f"tick {state.tick}: `step` raised:\n{trim_traceback(exc)}") from None
-    return guarded
 
 
 def summarize(results: list[tuple[Scenario, RunResult]], harness: Harness = DEFAULTS) -> tuple[dict, dict]:

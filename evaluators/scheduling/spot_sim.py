@@ -105,6 +105,35 @@ def check_action(tick: int, action: object, has_spot: bool, allow_unavailable_sp
                                f"(state.spot_available is False)")
 
 
+class Placement:
+    """Where the instance may run, for `run_ticks`: here one zone; `spot_multi_sim.Zones` several.
+
+    It holds one availability trace per zone, builds the state the policy sees, checks the policy's
+    answer into (action, zone) and spells the tick's letter. The tick loop charges the restart overhead
+    when the action changes type *or* zone (one zone never changes here).
+    """
+
+    def __init__(self, step: Callable[[SpotState], object], availability: Sequence[bool]):
+        self.step = step
+        self.traces = (availability,)
+
+    def decide(self, job: tuple, tick: int, elapsed: float, done: float, overhead_left: float, instance: str,
+               preempted: bool, avail: tuple, zone: int) -> tuple[str, int, str]:
+        """Ask the policy for tick `tick`: (action, zone, the tick's letter in `RunResult.actions`), checked.
+        `job` = (tick_s, task_s, deadline_s, overhead_s); `avail` = spot capacity per zone; `zone` = where
+        the last instance ran."""
+        tick_s, task_s, deadline_s, overhead_s = job
+        action = self.step(SpotState(tick=tick, elapsed_s=elapsed, tick_s=tick_s, task_s=task_s, work_done_s=done,
+                                     work_left_s=task_s - done, deadline_s=deadline_s, overhead_s=overhead_s,
+                                     overhead_left_s=overhead_left, spot_available=avail[0], instance=instance,
+                                     preempted=preempted))
+        check_action(tick, action, avail[0])
+        return action, 0, ACTION_LETTER[action]
+
+    def notes(self, switches: int) -> dict:
+        return {}
+
+
 def simulate(policy_step: Callable[[SpotState], object], availability: Sequence[bool],
              job: JobSpec, tick_s: float = 600.0, enforce_deadline: bool = True) -> RunResult:
     """Run one job on `availability` (True = spot capacity in that tick) with `policy_step`.
@@ -114,41 +143,43 @@ def simulate(policy_step: Callable[[SpotState], object], availability: Sequence[
     Raises ImpossibleAction for an unknown action, SPOT without capacity, or a trace that ends
     before the job does; any exception raised by `policy_step` propagates unchanged.
     """
+    return run_ticks(Placement(policy_step, availability), job, tick_s, enforce_deadline)
+
+
+def run_ticks(place: Placement, job: JobSpec, tick_s: float = 600.0, enforce_deadline: bool = True) -> RunResult:
+    """The tick loop of `simulate` (see the module docstring) over `place`'s zones and policy."""
     task_s, deadline_s, overhead_s = _seconds(job.task_h), _seconds(job.deadline_h), _seconds(job.overhead_h)
     price = {SPOT: job.spot_price * tick_s / 3600.0, ON_DEMAND: job.on_demand_price * tick_s / 3600.0}
-    done = 0.0
-    overhead_left = 0.0
-    instance = NONE
-    cost = 0.0
+    fixed = (tick_s, task_s, deadline_s, overhead_s)
+    rows = [tuple(map(bool, r)) for r in zip(*place.traces)]  # per tick: spot capacity in each zone
+    n_ticks = len(rows)
+    done = overhead_left = cost = 0.0
+    instance, zone, tick = NONE, 0, 0
     letters: list[str] = []
-    preemptions = spot_ticks = od_ticks = 0
-    tick = 0
-    n_ticks = len(availability)
+    preemptions = spot_ticks = od_ticks = switches = 0
     late = False
     while task_s - done > EPS:
         elapsed = tick * tick_s
         if elapsed >= deadline_s - EPS:
             if enforce_deadline:
-                return RunResult(cost, False, True, tick, "".join(letters), preemptions, spot_ticks, od_ticks)
+                return RunResult(cost, False, True, tick, "".join(letters), preemptions, spot_ticks, od_ticks,
+                                 place.notes(switches))
             late = True
         if tick >= n_ticks:
             when = "with the work not done (past the deadline)" if late else "before the deadline"
             raise ImpossibleAction(f"tick {tick}: the availability trace ended {when}")
-        has_spot = bool(availability[tick])
-        preempted = instance == SPOT and not has_spot
+        avail = rows[tick]
+        preempted = instance == SPOT and not avail[zone]
         if preempted:
             instance = NONE
             preemptions += 1
-        state = SpotState(tick=tick, elapsed_s=elapsed, tick_s=tick_s, task_s=task_s,
-                          work_done_s=done, work_left_s=task_s - done, deadline_s=deadline_s,
-                          overhead_s=overhead_s, overhead_left_s=overhead_left,
-                          spot_available=has_spot, instance=instance, preempted=preempted)
-        action = policy_step(state)
-        check_action(tick, action, has_spot)
-        letters.append(ACTION_LETTER[action])
+        action, new_zone, letter = place.decide(fixed, tick, elapsed, done, overhead_left, instance, preempted,
+                                                avail, zone)
+        letters.append(letter)
         if action != NONE:
-            if action != instance:
+            if action != instance or new_zone != zone:
                 overhead_left = overhead_s
+                switches += new_zone != zone
             useful = max(tick_s - overhead_left, 0.0)
             overhead_left -= tick_s - useful
             done += min(useful, task_s - done)
@@ -157,9 +188,11 @@ def simulate(policy_step: Callable[[SpotState], object], availability: Sequence[
                 spot_ticks += 1
             else:
                 od_ticks += 1
+            zone = new_zone
         instance = action
         tick += 1
-    return RunResult(cost, True, late, tick, "".join(letters), preemptions, spot_ticks, od_ticks)
+    return RunResult(cost, True, late, tick, "".join(letters), preemptions, spot_ticks, od_ticks,
+                     place.notes(switches))
 
 
 @lru_cache(maxsize=None)

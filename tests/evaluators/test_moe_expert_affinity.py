@@ -9,7 +9,7 @@ import pytest
 from evaluators import moe
 from evaluators.moe.baselines import BASELINES
 from evaluators.moe.placement import PlacementError, check, score
-from evaluators.moe.traces import Trace, build
+from evaluators.moe.traces import Trace, build, frozen_copy
 
 INITIAL = str(Path(__file__).parents[2] / "problems" / "moe_expert_affinity" / "initial.py")
 
@@ -82,6 +82,29 @@ def test_baselines_and_initial_cut_traffic_vs_affinity_blind():
         check(t, fn(t))
     m = moe.evaluate(INITIAL, {"name": "small", "seed": 1})["metrics"]
     assert m["valid"] and m["traffic_cut"] > 0 and m["imbalance"] <= 2.0
+
+
+def test_greedy_baseline_keeps_the_balance_bound_where_unbounded_greedy_breaks_it():
+    # on a tight bound greedy gets stuck (no GPU with room fits the next expert): the bounded baseline
+    # retries the layer with a tighter limit (or falls back to LPT), the unbounded one goes over
+    t = build({"name": "small", "seed": 1, "balance_bound": 1.15})
+    bounded, unbounded = score(t, BASELINES["greedy_affinity"](t)), score(t, BASELINES["greedy_affinity_unbounded"](t))
+    assert bounded["imbalance"] <= 1.15 < unbounded["imbalance"]
+    assert bounded["cross_fraction"] < score(t, BASELINES["load_balanced"](t))["cross_fraction"]
+
+
+def test_traces_are_memoized_read_only_and_the_candidate_gets_a_copy():
+    from evaluators.moe import traces
+    a = build({"name": "tiny", "seed": 5})
+    assert build({"name": "tiny", "seed": 5}) is a and not a.cooc.flags.writeable
+    assert traces._generate(4, 16, 4, 2, 256, 4.0, 0.5, 5, 2.0).cooc.tolist() == a.cooc.tolist()
+    with pytest.raises(ValueError):
+        a.loads[0, 0] = 1.0
+    copy = frozen_copy(a)
+    assert copy.cooc is not a.cooc and np.array_equal(copy.cooc, a.cooc)
+    for seed in range(traces.CACHED + 1):  # the oldest goes once more than CACHED traces were built
+        build({"name": "tiny", "seed": 100 + seed})
+    assert len(traces._CACHE) == traces.CACHED and build({"name": "tiny", "seed": 100}) is not None
 
 
 def test_bad_workload_is_a_failure():

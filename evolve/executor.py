@@ -54,6 +54,7 @@ class LocalExecutor:
         except (gpu.GpuError, ValueError) as exc:
             raise sandbox.SandboxError(str(exc)) from None
         self.problem = problem
+        self.prepare = search_workloads(problem)
         self.backend, self.backend_note = sandbox.select(cfg.backend, cfg.allow_root)
         self.backend_note += check_visibility(problem, self.backend)
         self.evaluator_ref = reachable_evaluator(problem, self.backend)
@@ -68,7 +69,7 @@ class LocalExecutor:
     def _spec(self, code: str, function: str, workload: dict, devices: tuple[int, ...] = (),
               repeat: int = 0, probe: dict | None = None) -> RunSpec:
         return evaluation_spec(self.evaluator_ref, self.problem.spec.sandbox, self.backend.name,
-                               function, code, workload, devices, repeat, probe)
+                               function, code, workload, devices, repeat, probe, self.prepare)
 
     @asynccontextmanager
     async def _slot(self):
@@ -107,19 +108,28 @@ class LocalExecutor:
 # --- shared by every executor (the Ray executor runs these on its worker nodes) ----------------
 def evaluation_spec(evaluator_ref: str, cfg: SandboxConfig, backend_name: str, function: str, code: str,
                     workload: dict, devices: tuple[int, ...] = (), repeat: int = 0,
-                    probe: dict | None = None) -> RunSpec:
+                    probe: dict | None = None, prepare: tuple[dict, ...] = ()) -> RunSpec:
     """The sandboxed run of one evaluator call (`evaluate` or `probe`) on one workload;
     with `repeat`, the function is called that many times in the process and the result is the list.
 
     The workload travels in the request, as data: the sandbox holds the candidate, the evaluator
-    (a file evaluator alone, with its `evaluator_files`) and nothing of the problem's folder."""
+    (a file evaluator alone, with its `evaluator_files`) and nothing of the problem's folder. `prepare`:
+    the workloads the sandbox builds ahead, before any candidate (search_workloads)."""
     return request.evaluation(
-        evaluator_ref, function, code, workload, repeat=repeat, probe=probe,
+        evaluator_ref, function, code, workload, repeat=repeat, probe=probe, prepare=prepare,
         evaluator_files=evaluator_files(evaluator_ref, cfg),
         wall_s=cfg.wall_s, cpu_s=cfg.cpu_s, memory_mb=cfg.memory_mb, output_bytes=cfg.output_bytes,
         pids=cfg.pids, tmpfs_mb=cfg.tmpfs_mb, gpus=devices,
         result="/result/result" if backend_name == "docker" else "fd",
     )
+
+
+def search_workloads(problem: Problem) -> tuple[dict, ...]:
+    """The workloads the search sends to sandboxes, the probe's first: what a fork server or warm sandbox
+    may prepare ahead (sandbox.runner --prepare). Never the held-out ones, which no search sandbox holds."""
+    workloads = problem.spec.workloads
+    found = ([workloads.probe] if workloads.probe is not None else []) + [s.workload for s in workloads.stages]
+    return tuple(w for i, w in enumerate(found) if w not in found[:i])
 
 
 def evaluator_files(evaluator_ref: str, cfg: SandboxConfig) -> tuple[Path, ...]:

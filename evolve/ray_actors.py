@@ -37,6 +37,7 @@ class Job:
     probe_workload: dict | None = None
     repeat: int = 1
     riding_probe: dict | None = None  # a probe workload to run with the first stage
+    prepare: tuple[dict, ...] = ()  # the workloads its sandboxes build ahead (executor.search_workloads)
 
 
 class Evaluator:
@@ -60,7 +61,7 @@ class Evaluator:
 
         def spec(function: str, workload: dict, repeat: int = 0, probe: dict | None = None):
             return evaluation_spec(job.evaluator_ref, job.sandbox, name, function, job.code, workload, devices,
-                                   repeat, probe)
+                                   repeat, probe, job.prepare)
 
         if job.probe_workload is not None:
             return await run_probe(job.repeat, lambda: self.backend.run(spec("probe", job.probe_workload,

@@ -19,7 +19,7 @@ from typing import Any
 from sandbox.spec import ERROR, KILLED, RunResult
 
 from evolve import ray_connect
-from evolve.executor import StageOutcome, check_visibility
+from evolve.executor import StageOutcome, check_visibility, search_workloads
 from evolve.problem import Problem, RayConfig, Stage
 from evolve.ray_actors import ActorFailed, ActorPool, Job
 
@@ -75,7 +75,7 @@ class RayExecutor:
         stages = list(self.problem.spec.workloads.stages if stages is None else stages)
         riding = self.problem.spec.workloads.probe if probe_repeat else None
         job = Job(self.problem.evaluator_ref, self.problem.spec.sandbox, code, stages=tuple(stages),
-                  riding_probe=riding, repeat=probe_repeat or 1)
+                  riding_probe=riding, repeat=probe_repeat or 1, prepare=search_workloads(self.problem))
         try:
             return await self._submit(job)
         except _TaskFailed as exc:
@@ -85,7 +85,8 @@ class RayExecutor:
         workload = self.problem.spec.workloads.probe
         if workload is None:
             return None
-        job = Job(self.problem.evaluator_ref, self.problem.spec.sandbox, code, probe_workload=workload, repeat=repeat)
+        job = Job(self.problem.evaluator_ref, self.problem.spec.sandbox, code, probe_workload=workload, repeat=repeat,
+                  prepare=search_workloads(self.problem))
         try:
             return await self._submit(job)
         except _TaskFailed as exc:

@@ -1,9 +1,11 @@
 """The in-sandbox entry point: read the request, import the evaluator, call it, send the result.
 
-Usage: python -S -s -P -m sandbox.runner [EVALUATOR] [--request FILE [--result FILE]]
+Usage: python -S -s -P -m sandbox.runner [EVALUATOR [--prepare JSON]] [--request FILE [--result FILE]]
 (default: the request is JSON on stdin; EVALUATOR is imported before the request is read,
 so a warm sandbox can wait with it loaded; sandbox.zygote calls prepare() once and serve() in
-each child it forks)
+each child it forks). --prepare: a JSON list of workloads handed, one by one, to the evaluator's
+optional `prepare(workload)` before any candidate, so that what they cost to build (traces,
+tables) is paid once per warm sandbox or fork server, not once per candidate.
 request: {"nonce": "...", "evaluator": "evaluators.x" | "/abs/evaluate.py",
           "function": "evaluate" | "probe", "program": "candidate.py", "code": "...",
           "workload": {...}, "result": "fd" | "/path/to/result"}
@@ -37,7 +39,7 @@ def prepare(args: list[str]) -> dict:
     # imported here, before the evaluator and any candidate (serve() uses them; random is seeded there)
     import importlib
     import importlib.util
-    import json  # noqa: F401
+    import json
     import random  # noqa: F401
     import resource  # noqa: F401
     import threading  # noqa: F401
@@ -47,12 +49,15 @@ def prepare(args: list[str]) -> dict:
 
     args = list(args)
     evaluator_ref = args.pop(0) if args and args[0] != "--request" else None
+    workloads = json.loads(args[1]) if args[:1] == ["--prepare"] else []
+    del args[:2 if args[:1] == ["--prepare"] else 0]
     evaluator, failed = None, None
     if evaluator_ref:  # imported while a warm sandbox waits for its request
         try:
             evaluator = _load_evaluator(evaluator_ref, importlib)
         except BaseException as exc:
             failed = exc
+    _prepare_workloads(evaluator, workloads)
     if "numpy" in sys.modules:  # seeded for every candidate (numpy imports it on first use): import it now
         try:
             importlib.import_module("numpy.random")
@@ -162,6 +167,19 @@ def serve(state: dict) -> int:
     send({"value": outcome.get("value"), "cpu_s": cpu(), "probe": outcome.get("probe"),
           "probe_s": outcome.get("probe_s", 0.0)}, 0)
     return 0
+
+
+def _prepare_workloads(evaluator, workloads: list) -> None:
+    """The evaluator's `prepare(workload)` for each workload, if it has one (trusted code, before any
+    candidate). A failure only loses the head start: the evaluator builds what it needs when called."""
+    prepare = getattr(evaluator, "prepare", None)
+    if not callable(prepare):
+        return
+    for workload in workloads:
+        try:
+            prepare(workload)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def _load_evaluator(ref: str, importlib):

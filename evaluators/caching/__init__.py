@@ -73,6 +73,18 @@ def probe(program_path: str, workload: dict) -> dict:
         return {"__exception__": last.split(":")[0] if "raised" in str(exc) else last}
 
 
+def prepare(workload: dict) -> None:
+    """Build what probe() needs for `workload` ahead (its traces, windows and last uses): sandbox.runner calls
+    this in a fork server or warm sandbox, before any candidate, so a probe costs its replays alone. (Called
+    with the stages' workloads too, which need nothing ahead: evaluate() makes its own traces before the
+    candidate is imported; the caches hold both.)"""
+    cfg = _settings(workload, ("windows",))
+    for name in cfg["traces"]:
+        _last_use(name, cfg["seed"], cfg["requests"], cfg["objects"])
+        for start, length in cfg.get("windows") or [[0, cfg["requests"]]]:
+            _window(name, cfg["seed"], cfg["requests"], cfg["objects"], start, length)
+
+
 def _decisions(policy, cfg: dict) -> dict:
     out = {}
     for name in cfg["traces"]:
@@ -85,7 +97,7 @@ def _decisions(policy, cfg: dict) -> dict:
     return out
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=64)
 def _window(name: str, seed: int, requests: int, objects: int, start: int, length: int):
     """Requests [start, start + length) of a probe trace and the history before them, made once per process
     (the probe runs twice in it)."""
@@ -93,7 +105,7 @@ def _window(name: str, seed: int, requests: int, objects: int, start: int, lengt
     return trace[start:start + length], History.of(trace[:start]) if start else None
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=64)
 def _last_use(name: str, seed: int, requests: int, objects: int) -> list[int]:
     """Per object id, the index of its last request in the whole trace (-1: never asked for)."""
     trace = _trace(name, seed, requests, objects)
@@ -103,7 +115,7 @@ def _last_use(name: str, seed: int, requests: int, objects: int) -> list[int]:
     return last.tolist()
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=64)
 def _trace(name: str, seed: int, requests: int, objects: int):
     trace = make_trace(name, seed, requests, objects)
     trace.flags.writeable = False

@@ -138,3 +138,23 @@ def test_probe_names_the_failure(tmp_path):
     workload = {"requests": 50, "objects": 20, "cache_size": 5, "traces": ["zipf"]}
     assert caching.probe(str(tmp_path / "a.py"), workload) == {"__exception__": "ZeroDivisionError"}
     assert "priority returned NoneType" in caching.probe(str(tmp_path / "b.py"), workload)["__exception__"]
+
+
+def test_prepare_builds_the_probe_ahead_and_changes_no_output(root):
+    """prepare() (called in a fork server before any candidate) fills the probe's caches; the probe then
+    gives exactly what it gives cold, and a stage's workload (no windows) is accepted too."""
+    workload = {"traces": ["zipf", "scan"], "requests": 3000, "objects": 300, "cache_size": 20, "seed": 5,
+                "windows": [[0, 400], [2500, 300]]}
+    for cache in (caching._trace, caching._window, caching._last_use):
+        cache.cache_clear()
+    cold = caching.probe(str(root / INITIAL), workload)
+    for cache in (caching._trace, caching._window, caching._last_use):
+        cache.cache_clear()
+    caching.prepare(workload)
+    caching.prepare({"traces": ["zipf"], "requests": 2000, "objects": 500, "cache_size": 50, "seed": 7})
+    built = caching._window.cache_info().currsize
+    assert built == 5 and caching._last_use.cache_info().currsize == 3
+    assert caching.probe(str(root / INITIAL), workload) == cold
+    assert caching._window.cache_info().currsize == built  # nothing left to build
+    with pytest.raises(ValueError, match="unknown cache workload keys"):
+        caching.prepare({"cache_sise": 3})

@@ -64,6 +64,9 @@ def test_requests_carry_the_stage_workload_only(problem, monkeypatch):
     held = recorder.specs[len(search):]
     for spec in search:
         assert MARKER.encode() not in spec.stdin and json.loads(spec.stdin)["workload"] == {"seed": 1}
+    for spec in search + held:  # the workloads prepared ahead (sandbox.runner --prepare) are the search's alone
+        assert MARKER not in " ".join(spec.argv)
+        assert json.loads(spec.argv[spec.argv.index("--prepare") + 1]) == [{"seed": 1}]
     assert [json.loads(s.stdin)["workload"] for s in held] == [{"seed": 99, "tag": MARKER}]
     for spec in search + held:
         shown = {p.resolve() for p in spec.readable_paths}

@@ -35,6 +35,7 @@ class RayExecutor:
 
     def __init__(self, problem: Problem, concurrency: int, cfg: RayConfig, address: str | None = None):
         self.problem, self.cfg = problem, cfg
+        self.prepare = search_workloads(problem)
         self.address = address if address is not None else cfg.address
         self.ray = _import_ray()
         try:
@@ -75,7 +76,7 @@ class RayExecutor:
         stages = list(self.problem.spec.workloads.stages if stages is None else stages)
         riding = self.problem.spec.workloads.probe if probe_repeat else None
         job = Job(self.problem.evaluator_ref, self.problem.spec.sandbox, code, stages=tuple(stages),
-                  riding_probe=riding, repeat=probe_repeat or 1, prepare=search_workloads(self.problem))
+                  riding_probe=riding, repeat=probe_repeat or 1, prepare=self.prepare)
         try:
             return await self._submit(job)
         except _TaskFailed as exc:
@@ -86,7 +87,7 @@ class RayExecutor:
         if workload is None:
             return None
         job = Job(self.problem.evaluator_ref, self.problem.spec.sandbox, code, probe_workload=workload, repeat=repeat,
-                  prepare=search_workloads(self.problem))
+                  prepare=self.prepare)
         try:
             return await self._submit(job)
         except _TaskFailed as exc:

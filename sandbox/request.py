@@ -7,11 +7,11 @@ import site
 import sys
 from pathlib import Path
 
+from sandbox.runner import PREPARE_FLAG
 from sandbox.spec import RunSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CANDIDATE_FILE = "candidate.py"
-PREPARE_FLAG = "--prepare"  # sandbox.runner EVALUATOR --prepare JSON: the workloads to prepare before any candidate
 # `-S` skips site's start-up work (.pth scans, the editable-install finder: ~40 ms a run);
 # the environment's site-packages are put on PYTHONPATH instead
 SITE_PACKAGES = tuple(Path(p) for p in site.getsitepackages() if Path(p).is_dir())

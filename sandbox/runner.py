@@ -22,6 +22,7 @@ import sys
 from sandbox import guard as _guard
 
 RESULT_FD = 3
+PREPARE_FLAG = "--prepare"  # EVALUATOR --prepare JSON: the workloads to hand to the evaluator's prepare()
 
 
 def main() -> int:
@@ -49,8 +50,10 @@ def prepare(args: list[str]) -> dict:
 
     args = list(args)
     evaluator_ref = args.pop(0) if args and args[0] != "--request" else None
-    workloads = json.loads(args[1]) if args[:1] == ["--prepare"] else []
-    del args[:2 if args[:1] == ["--prepare"] else 0]
+    workloads = []
+    if args[:1] == [PREPARE_FLAG]:
+        workloads = json.loads(args[1])
+        del args[:2]
     evaluator, failed = None, None
     if evaluator_ref:  # imported while a warm sandbox waits for its request
         try:

@@ -181,6 +181,7 @@ class _Tags:
 
     TAG = 24  # ma_version_tag: after PyObject_HEAD (16 bytes) and ma_used (8)
     FUNC = 48  # func_code, func_defaults, func_kwdefaults: after PyObject_HEAD, globals, builtins, name, qualname
+    GAP = 1 << 30  # addresses closer than this share one word array
 
     def __init__(self, ctypes, snapshot: list[tuple]):
         import gc
@@ -203,10 +204,14 @@ class _Tags:
             self.dicts.append((i, id(d)))
             self.keep.append(d)
         self.sys_modules = sys.modules
+        words = self._words([a + self.TAG for _, a in self.dicts] +
+                            [a + self.FUNC + 8 * k for _, a in self.funcs for k in range(3)])
+        self.dict_words = [(i, *words[a + self.TAG]) for i, a in self.dicts]
+        self.func_words = [(i, *words[a + self.FUNC]) for i, a in self.funcs]
         self.expected = [self._pointers(a) for _, a in self.funcs]
         for (i, _), seen in zip(self.funcs, self.expected):
             before = snapshot[i][2]
-            wanted = tuple(None if before[k] is None else id(before[k])
+            wanted = tuple(0 if before[k] is None else id(before[k])
                            for k in ("__code__", "__defaults__", "__kwdefaults__"))
             if seen != wanted:
                 raise ValueError("function layout")
@@ -227,7 +232,27 @@ class _Tags:
         return self.ctypes.c_uint64.from_address(address + self.TAG).value
 
     def _pointers(self, address: int) -> tuple:
-        return tuple((self.ctypes.c_void_p * 3).from_address(address + self.FUNC))
+        return tuple((self.ctypes.c_uint64 * 3).from_address(address + self.FUNC))
+
+    def _words(self, addresses: list[int]) -> dict[int, tuple]:
+        """Each (8-aligned) address as (array, index) into a word array laid over the few stretches of memory
+        they fall in: a child reads a word by indexing, with no ctypes object made per read (a read each way
+        costs about 2 us, which over a few hundred dicts and functions, at arm() and again at reasons(), was
+        the bulk of what a trivial candidate's guard cost)."""
+        spans: list[list[int]] = []
+        for address in sorted(set(addresses)):
+            if spans and address - spans[-1][1] < self.GAP:
+                spans[-1][1] = address + 8
+            else:
+                spans.append([address, address + 8])
+        arrays = [(lo, (self.ctypes.c_uint64 * ((hi - lo) // 8)).from_address(lo)) for lo, hi in spans]
+        out, k = {}, 0
+        for address in sorted(set(addresses)):
+            while address >= spans[k][1]:
+                k += 1
+            lo, array = arrays[k]
+            out[address] = (array, (address - lo) // 8)
+        return out
 
     def _works(self) -> bool:
         probe = {"a": 1}
@@ -240,13 +265,13 @@ class _Tags:
 
     def reset(self) -> None:
         """What is there now is the baseline."""
-        self.tags = [self._tag(a) for _, a in self.dicts]
+        self.tags = [words[k] for _, words, k in self.dict_words]
         self.modules_tag = self._tag(id(self.sys_modules))
 
     def changed(self) -> list[int]:
         """Snapshot indices of the dicts and functions written since the baseline."""
-        out = [i for (i, a), t in zip(self.dicts, self.tags) if self._tag(a) != t]
-        out += [i for (i, a), p in zip(self.funcs, self.expected) if self._pointers(a) != p]
+        out = [i for (i, words, k), t in zip(self.dict_words, self.tags) if words[k] != t]
+        out += [i for (i, words, k), p in zip(self.func_words, self.expected) if (words[k], words[k + 1], words[k + 2]) != p]
         return sorted(out)
 
     def modules_changed(self) -> bool:

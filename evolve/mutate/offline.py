@@ -150,27 +150,33 @@ def swap_min_max(tree: ast.AST, rng: random.Random) -> bool:
     return True
 
 
-def _value_names(tree: ast.AST) -> list[str]:
-    """Names read or assigned in the block that hold values (not functions, not builtins)."""
-    called = {n.func.id for n in _nodes(tree, ast.Call) if isinstance(n.func, ast.Name)}
-    names = {n.id for n in _nodes(tree, ast.Name)} - called - _BUILTINS
-    return sorted(names)
-
-
-def _names_before(tree: ast.AST, lineno: int) -> list[str]:
-    """Value names usable at `lineno`: free names of the block, and names assigned above it."""
-    stores = {}
-    for n in _nodes(tree, ast.Name):
+def _scope(tree: ast.AST) -> tuple[list[ast.Name], list[str], dict[str, int]]:
+    """One walk of the block: its Name nodes, the names that hold values (read or assigned, not functions,
+    not builtins; sorted), and the first line each name is assigned on."""
+    nodes = _nodes(tree, (ast.Name, ast.Call))
+    names = [n for n in nodes if isinstance(n, ast.Name)]
+    called = {n.func.id for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    stores: dict[str, int] = {}
+    for n in names:
         if isinstance(n.ctx, ast.Store):
             stores[n.id] = min(stores.get(n.id, n.lineno), n.lineno)
-    return [name for name in _value_names(tree) if stores.get(name, 0) < lineno]
+    return names, sorted({n.id for n in names} - called - _BUILTINS), stores
+
+
+def _names_before(tree: ast.AST, lineno: int, scope: tuple | None = None) -> list[str]:
+    """Value names usable at `lineno`: free names of the block, and names assigned above it."""
+    _, values, stores = scope or _scope(tree)
+    return [name for name in values if stores.get(name, 0) < lineno]
 
 
 def swap_name(tree: ast.AST, rng: random.Random) -> bool:
-    loads = [n for n in _nodes(tree, ast.Name) if isinstance(n.ctx, ast.Load) and n.id in _value_names(tree)]
+    scope = _scope(tree)  # the tree does not change until a swap is made
+    names, values, _ = scope
+    value_set = set(values)
+    loads = [n for n in names if isinstance(n.ctx, ast.Load) and n.id in value_set]
     rng.shuffle(loads)
     for node in loads:
-        options = [name for name in _names_before(tree, node.lineno) if name != node.id]
+        options = [name for name in _names_before(tree, node.lineno, scope) if name != node.id]
         if options:
             node.id = rng.choice(options)
             return True

@@ -17,8 +17,10 @@ and result pipes.
            fds 0-3 (closing the rest) and runs sandbox.runner's serve(): the same request on
            stdin, the same nonce-framed result on fd 3 as a fresh sandbox
 
-The next child is forked and isolated as soon as the previous one is reaped, so a job waits
-only for R to take its pipes. A candidate starts from the evaluator freshly imported (fork: its
+The next child is forked as soon as a job is handed to the current one, and isolates itself while
+that job runs, so a job waits only for R to take its pipes. Job k's child is in the k % 2nd
+cgroup: the controller empties a job's cgroup before it sends the next job, so the child forked then
+joins a cgroup with nothing left in it, and the one the controller empties next is not its own. A candidate starts from the evaluator freshly imported (fork: its
 own memory), in files no earlier candidate wrote, and sees neither the zygote nor any other
 candidate's process. The zygote answers {"pid": C} when a job starts and {"exit": code,
 "cpu_s": s, "isolated": bool} when C is reaped; {"kill": 1} from the controller SIGKILLs C
@@ -77,22 +79,24 @@ def main() -> int:
         if "kill" in job:  # late: that job's child has been reaped already
             _close(fds)
             continue
-        spare.start(job, fds)
-        control.send(json.dumps({"pid": spare.pid}).encode())
+        running = spare
+        running.start(job, fds)
+        control.send(json.dumps({"pid": running.pid}).encode())
+        jobs += 1  # job k runs in cgroup k % 2: the next child joins the one the controller emptied before this job
+        spare = _Spare(limits, state, halves[jobs % 2])  # and isolates itself while this job runs
         while True:
-            ready, _, _ = select.select([control, spare.pidfd], [], [])
-            if spare.pidfd in ready:
+            ready, _, _ = select.select([control, running.pidfd], [], [])
+            if running.pidfd in ready:
                 break
             data, extra, _, _ = socket.recv_fds(control, 65536, 16)
             _close(extra)
             if not data:
+                running.kill()
                 spare.kill()
                 return 0
             if "kill" in json.loads(data):
-                os.kill(spare.pid, signal.SIGKILL)
-        control.send(json.dumps(spare.reap()).encode())
-        jobs += 1  # job k runs in cgroup k % 2: the next child joins one the controller is not emptying
-        spare = _Spare(limits, state, halves[jobs % 2])  # it isolates itself while the controller works
+                os.kill(running.pid, signal.SIGKILL)
+        control.send(json.dumps(running.reap()).encode())
 
 
 def _log_to(name: str) -> None:

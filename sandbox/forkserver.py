@@ -40,6 +40,12 @@ MAX_FAILURES = 3  # zygotes of a template that failed in a row before the templa
 REAP_WAIT_S = 5.0  # after a kill: how long the zygote may take to report the child reaped
 
 
+def clone3_enabled() -> bool:
+    """Whether a zygote's children are born in their namespaces (sandbox.isolate.fork_into_namespaces) where the
+    kernel allows it; EVOLVE_CLONE3=0 makes them fork and unshare, as where clone3 is refused."""
+    return os.environ.get("EVOLVE_CLONE3", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def enabled() -> bool:
     """Whether fork servers are used (EVOLVE_FORK_SERVER=0 turns them off: one sandbox per evaluation)."""
     return os.environ.get("EVOLVE_FORK_SERVER", "1").strip().lower() not in ("0", "false", "no", "off")
@@ -85,7 +91,7 @@ class Zygote:
             self.jobs = [None, None]
         limits = {"cpu_s": key.cpu_s, "memory_mb": None if key.gpus else key.memory_mb, "file_mb": key.file_mb,
                   "open_files": key.open_files, "tmpfs_mb": key.tmpfs_mb,
-                  "work_mb": max(key.file_mb, key.tmpfs_mb)}
+                  "work_mb": max(key.file_mb, key.tmpfs_mb), "clone3": clone3_enabled()}
         procs = [os.open(f, os.O_WRONLY | os.O_CLOEXEC) for g in self.jobs if g is not None for f in g.procs_files]
         try:
             socket.send_fds(host, [json.dumps({"limits": limits, "groups": len(procs) // 2}).encode()], procs)

@@ -22,11 +22,12 @@ pytestmark = pytest.mark.skipif(bool(REASON), reason=f"bwrap: {REASON}")
 SHM_KEY = 0x5EED1E
 SOCKET = "\0evolve-fork-test-left-behind"
 
-# the ancestry of this process in the sandbox's /proc: R -> G -> C -> the zygote
+# the ancestry of this process in the sandbox's /proc (bwrap's pid namespace), up to pid 0: R -> G (-> C,
+# where clone3 is refused) -> the zygote -> bwrap (1) -> 0; [-3] is the zygote
 ANCESTORS = '''
 def ancestors():
     chain, pid = [], "self"
-    for _ in range(4):
+    while pid != "0" and len(chain) < 8:
         status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status") if ":" in line)
         pid = status["PPid"].strip()
         chain.append(int(pid))
@@ -58,7 +59,7 @@ def main():
     listener.bind({sock!r})
     listener.listen(1)
     subprocess.Popen(["sleep", "30.5432"], start_new_session=True, pass_fds=(listener.fileno(),))
-    return {{"written": written, "shm": shm, "zygote": ancestors()[-1]}}
+    return {{"written": written, "shm": shm, "zygote": ancestors()[-3]}}
 '''.format(key=SHM_KEY, sock=SOCKET)
 
 # patches the guard sees (this candidate fails as invalid_result): they must not outlive it either
@@ -70,7 +71,7 @@ def main():
     evaluators.common.load_candidate = lambda path: None
     json.dumps = lambda *a, **k: "forged"
     builtins.len = lambda x: 0
-    return ancestors()[-1]
+    return ancestors()[-3]
 '''
 
 SECOND = ANCESTORS + '''
@@ -101,7 +102,7 @@ def main():
             "json": json.dumps([1]), "builtin": hasattr(builtins, "LEFT_BEHIND"), "len": len([1, 2]),
             "sys.modules": "left_behind" in sys.modules, "sys.path": "/tmp/left-behind-path" in sys.path,
             "shm": libc.shmget({key}, 0, 0) >= 0, "socket": reached, "sleepers": sleepers,
-            "zygote": ancestors()[-1]}}
+            "zygote": ancestors()[-3]}}
 '''.format(key=SHM_KEY, sock=SOCKET)
 
 
@@ -110,11 +111,22 @@ def _spec(code: str, evaluator: str = RUN_IT, **limits):
     return request.evaluation(evaluator, "evaluate", textwrap.dedent(code), {}, **limits)
 
 
-@pytest.fixture
-def pool():
+@pytest.fixture(params=["clone3", "fork"])
+def pool(request, monkeypatch):
+    """A fork pool whose children are born in their namespaces (clone3), or, as where the kernel or a seccomp
+    filter refuses clone3, forked and unshared (EVOLVE_CLONE3=0)."""
+    monkeypatch.setenv("EVOLVE_CLONE3", "1" if request.param == "clone3" else "0")
     made = ForkPool(sandbox.select("bwrap")[0], 1)
+    made.path = request.param
     yield made
     made.close()
+
+
+def test_the_chain_is_the_one_asked_for(pool):
+    res = asyncio.run(pool.run(_spec(ANCESTORS + "\ndef main():\n    return ancestors()\n")))
+    assert res.status == "ok", res.error + res.stderr
+    chain = res.result["metrics"]["value"]  # R's parent G, (C,) the zygote, bwrap, 0
+    assert chain[-2:] == [1, 0] and len(chain) == (4 if pool.path == "clone3" else 5), chain
 
 
 def _zygotes(pool: ForkPool) -> list:
@@ -133,7 +145,7 @@ def test_a_candidate_leaves_nothing_the_next_one_sees(pool):
     assert "left-behind.txt" in did["written"] and "/tmp/left-behind.txt" in did["written"] and did["shm"] >= 0
     assert "/dev/left-behind" not in did["written"]  # /dev is read-only in a child
     seen = second.result["metrics"]["value"]
-    assert seen["zygote"] == did["zygote"], "both candidates must be children of the same zygote"
+    assert seen["zygote"] == did["zygote"] > 1, "both candidates must be children of the same zygote"
     [zygote] = _zygotes(pool)
     assert zygote.served == 3 and not pool.broken
     assert seen == {**seen, "cwd": ["candidate.py"], "files": {k: False for k in seen["files"]}, "env": False,
@@ -197,8 +209,9 @@ def test_a_child_cannot_reach_the_zygote_or_its_ancestors(pool):
     seen = res.result["metrics"]["value"]
     assert seen["pid"] == 2  # pid 1 of its namespace is its own init (G)
     assert seen["signalled"] == []
-    # the sandbox's /proc shows bwrap, the zygote, C and G by number: their memory, environment, open
-    # files and folders stay shut (the zygote and its forks are not dumpable)
+    # the sandbox's /proc shows bwrap, the zygote, G (and C, where clone3 is refused) and the next child by
+    # number: their memory, environment, open files and folders stay shut (the zygote and its forks are not
+    # dumpable)
     assert len(seen["visible"]) >= 4 and seen["reached"] == {}, seen
 
 

@@ -78,6 +78,7 @@ def apply_population_ops(session: Session, run_id: int, ops: Iterable) -> None:
 
 _INSERT_PROGRAM = insert(Program.__table__)
 _INSERT_EVALUATION = insert(Evaluation.__table__)
+_INSERT_LLM_CALL = insert(LLMCall.__table__)
 _UPDATE_PROGRAM = update(Program.__table__).where(Program.__table__.c.id == bindparam("b_id"))  # SET: the keys given
 _CREDIT = (update(Program.__table__)
            .where(Program.__table__.c.duplicate_of == bindparam("b_original"), Program.__table__.c.status == "duplicate")
@@ -280,8 +281,9 @@ def cascade_stats(session: Session, run_id: int, stage_names: list[str]) -> dict
 
 def add_llm_calls(session: Session, run_id: int, program_id: int | None, calls: Iterable) -> None:
     """One llm_calls row per call record (evolve.mutate.llm.CallRecord)."""
-    for c in calls:
-        session.add(LLMCall(run_id=run_id, program_id=program_id, model=c.model, prompt_tokens=c.prompt_tokens,
-                            completion_tokens=c.completion_tokens, cost_usd=c.cost_usd, latency_s=c.latency_s,
-                            outcome=c.outcome, prompt_hash=c.prompt_hash, prompt=c.prompt, response=c.response,
-                            kind=c.kind, attempt=c.attempt, error=c.error or None))
+    rows = [dict(run_id=run_id, program_id=program_id, model=c.model, prompt_tokens=c.prompt_tokens,
+                 completion_tokens=c.completion_tokens, cost_usd=c.cost_usd, latency_s=c.latency_s, outcome=c.outcome,
+                 prompt_hash=c.prompt_hash, prompt=c.prompt, response=c.response, kind=c.kind, attempt=c.attempt,
+                 error=c.error or None, created_at=utcnow()) for c in calls]
+    if rows:  # a Core statement, as the other per-candidate writes (the ORM's flush cost more than the call)
+        session.execute(_INSERT_LLM_CALL, rows)

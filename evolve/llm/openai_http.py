@@ -1,7 +1,7 @@
 """One chat completion straight over HTTP to an OpenAI-compatible server (vLLM, Ollama, fake-llm, a proxy).
 
 A model `openai/<name>` with an `api_base` speaks one protocol, `POST {api_base}/chat/completions`,
-so it needs none of litellm's provider machinery: this path sends that request with httpx and
+so it needs none of litellm's provider machinery: this path sends that request (evolve.llm.http1) and
 reads the answer, which keeps litellm's seconds of import and per-call CPU out of the run
 (`llm.models[].client` chooses; `auto` takes this path for exactly those models). Outcomes, the
 Retry-After header and prices match the litellm path's (`client.call_once`): YAML prices, else
@@ -9,7 +9,6 @@ litellm's bundled price map read as JSON, else free.
 """
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import os
@@ -17,9 +16,8 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
+from evolve.llm import http1
 from evolve.llm.client import Attempt, api_key
-
-_CLIENTS: dict[int, object] = {}  # one connection pool per event loop
 
 
 def uses_http(model) -> bool:
@@ -39,17 +37,6 @@ def url_of(model) -> str:
     return base if base.endswith("/chat/completions") else base + "/chat/completions"
 
 
-def _client():
-    import httpx
-
-    loop = asyncio.get_running_loop()
-    client = _CLIENTS.get(id(loop))
-    if client is None or client.is_closed:
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
-        client = _CLIENTS[id(loop)] = httpx.AsyncClient(limits=limits, trust_env=False)
-    return client
-
-
 def body_of(model, messages: list[dict], max_tokens: int | None) -> dict:
     body = {"model": wire_name(model), "messages": messages, "temperature": model.temperature,
             "max_tokens": max_tokens or model.max_tokens}
@@ -61,17 +48,15 @@ def body_of(model, messages: list[dict], max_tokens: int | None) -> dict:
 async def call_once(model, messages: list[dict], max_tokens: int | None = None,
                     timeout: float | None = None) -> Attempt:
     """One attempt, never raising for provider trouble: the outcome says what happened."""
-    import httpx
-
     started = time.monotonic()
     headers = {"Authorization": f"Bearer {api_key(model) or os.environ.get('OPENAI_API_KEY', '')}", "Content-Type": "application/json"}
     try:
-        response = await _client().post(url_of(model), json=body_of(model, messages, max_tokens),
-                                        headers=headers, timeout=timeout or model.timeout_s)
-    except httpx.TimeoutException as exc:
-        return _failed(model, started, "timeout", f"Timeout: {exc!r}")
-    except httpx.HTTPError as exc:  # refused, reset, DNS: nothing answered
-        return _failed(model, started, "server_error", f"APIConnectionError: connection failed: {exc!r}")
+        response = await http1.post_json(url_of(model), body_of(model, messages, max_tokens), headers,
+                                         timeout or model.timeout_s)
+    except http1.Timeout as exc:
+        return _failed(model, started, "timeout", f"Timeout: {exc}")
+    except http1.HTTPError as exc:  # refused, reset, DNS: nothing answered
+        return _failed(model, started, "server_error", f"APIConnectionError: connection failed: {exc}")
     latency = time.monotonic() - started
     if response.status_code >= 400:
         outcome = ("rate_limited" if response.status_code == 429

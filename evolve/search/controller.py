@@ -438,6 +438,7 @@ class Controller:
         stage_rules = [c for o in outcomes for c in o.stage.require]
         miss = violation([*stage_rules, *spec.constraints], metrics) if status == "infeasible" else None
         program.status, program.score, program.metrics, program.error = status, score, metrics, error
+        self.proposer.recorded(program.id, error, outcomes)
         ops = []
         link = verdict is not None and verdict.original_id is not None  # a hit evaluated anyway
         if link:

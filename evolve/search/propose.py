@@ -8,6 +8,7 @@ except to restore their own state on resume.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -66,6 +67,9 @@ class OfflineProposer:
     def failed(self, text: str) -> None:
         pass
 
+    def recorded(self, program_id: int, error: str | None, outcomes: list) -> None:
+        pass
+
     def restore(self, session: Session, run_id: int) -> None:
         pass
 
@@ -95,6 +99,12 @@ class LLMProposer:
             return Draft(None, p.mutation, skipped=True, rejection=p.rejection)
         return Draft(p.code, p.mutation, p.mutation == "llm:crossover" and partner is not None, p.model, p.calls,
                      p.rejection)
+
+    def recorded(self, program_id: int, error: str | None, outcomes: list) -> None:
+        """A program just scored: its feedback from the outcomes being written, so that drawing it later
+        reads nothing back."""
+        rows = [(o.stage.name, o.status, _as_stored(o.metrics), _as_stored(o.artifacts)) for o in outcomes]
+        self.feedback[program_id] = feedback_text(error, rows, self.feedback_chars)
 
     def _views(self, members: list[Member]) -> dict:
         from evolve.mutate.llm import ProgramView
@@ -136,21 +146,32 @@ class LLMProposer:
 def feedback(session: Session, program_id: int, chars: int) -> str:
     """What the evaluator said about a program: its error, and each stage's metrics and artifacts, trimmed."""
     error = session.scalar(select(Program.error).where(Program.id == program_id))
-    parts = [f"error: {error}"] if error else []
     rows = session.execute(select(Evaluation.stage, Evaluation.status, Evaluation.metrics, Evaluation.artifacts)
                            .where(Evaluation.program_id == program_id, ~Evaluation.stage.startswith("holdout:"))
                            .order_by(Evaluation.id))
-    for ev in rows:
-        if ev.stage == "probe":
+    return feedback_text(error, rows, chars)
+
+
+def feedback_text(error: str | None, rows, chars: int) -> str:
+    """`feedback` from the error and the (stage, status, metrics, artifacts) of each evaluations row."""
+    parts = [f"error: {error}"] if error else []
+    for stage, status, metrics, artifacts in rows:
+        if stage == "probe" or stage.startswith("holdout:"):
             continue
-        line = f"stage {ev.stage}: {ev.status}"
-        if ev.metrics:
-            line += f", metrics {ev.metrics}"
-        if ev.artifacts:
-            line += f", artifacts {ev.artifacts}"
+        line = f"stage {stage}: {status}"
+        if metrics:
+            line += f", metrics {metrics}"
+        if artifacts:
+            line += f", artifacts {artifacts}"
         parts.append(line)
     text = "\n".join(parts)
     return text if len(text) <= chars else text[: chars - 20] + "\n... (trimmed)"
+
+
+def _as_stored(value):
+    """A metrics or artifacts dict as the database gives it back (JSON), so a text made before and after
+    a resume reads the same."""
+    return json.loads(json.dumps(value)) if value else None
 
 
 def make_proposer(problem, factory, rng: random.Random, seen: Callable[[str], bool], llm=None, mutator=None):

@@ -12,6 +12,8 @@ probe(): the placements on the probe workload's windows, up to what no metric ca
 """
 from __future__ import annotations
 
+import copy
+import json
 import statistics
 
 import numpy as np
@@ -21,9 +23,40 @@ from evaluators.common import CandidateError, failure, fingerprint, load_candida
 from .adrs import harness_window, leaderboard_metrics, leaderboard_score
 from .runner import API, extra_timings, place, timed_call
 from .simulate import adrs_score, score_window
-from .workloads import GENERATOR_VERSION, NAMED, WorkloadError, build_workload
+from .workloads import GENERATOR_VERSION, NAMED, Workload, WorkloadError, build_workload
 
-__all__ = ["evaluate", "probe", "GENERATOR_VERSION", "NAMED"]
+__all__ = ["evaluate", "probe", "prepare", "GENERATOR_VERSION", "NAMED"]
+
+
+_PREPARED: dict[str, Workload] = {}  # built by prepare(), before any candidate: handed out as copies
+
+
+def prepare(workload: dict | None = None) -> None:
+    """Build a search workload once per fork server or warm sandbox (sandbox.runner's --prepare), so that a
+    candidate's evaluation and probe copy its arrays instead of generating them (a probe workload: one
+    per seed). A candidate never gets the prepared arrays themselves, only a copy of its own."""
+    workload = dict(workload or {})
+    workload.pop("measure", None), workload.pop("known", None)
+    specs = _seeded(workload) if "seeds" in workload else [workload, *_seeded(workload)]
+    for spec in specs:
+        _PREPARED.setdefault(_key(spec), build_workload(spec))
+
+
+def _seeded(workload: dict) -> list[dict]:
+    """A probe workload as one workload per seed (`seeds`, else the one `seed`)."""
+    workload = dict(workload)
+    seeds = workload.pop("seeds", None) or [workload.pop("seed", 0)]
+    return [{**workload, "seed": seed} for seed in seeds]
+
+
+def _key(spec: dict) -> str:
+    return json.dumps(spec, sort_keys=True, default=str)
+
+
+def _workload(spec: dict) -> Workload:
+    """build_workload(spec), copied from what prepare() built when it built this one."""
+    made = _PREPARED.get(_key(spec))
+    return copy.deepcopy(made) if made is not None else build_workload(spec)
 
 
 def _mean(rows: list[dict], key: str) -> float:
@@ -35,7 +68,7 @@ def evaluate(program_path: str, workload: dict | None = None) -> dict:
     workload = dict(workload or {})
     measure, known = workload.pop("measure", "all"), workload.pop("known", None) or {}
     try:
-        wl = build_workload(workload)
+        wl = _workload(workload)
     except WorkloadError as exc:
         return failure(f"bad workload: {exc}")
     if measure == "cost":
@@ -133,10 +166,8 @@ def probe(program_path: str, workload: dict | None = None):
     `seed`), as the metrics see them: per layer, the experts on each GPU and the GPUs on each node as sorted
     lists (slot order, GPU order within a node and node order change no load: placements differing only
     there share a hash)."""
-    workload = dict(workload or {"name": "tiny", "seed": 0})
-    seeds = workload.pop("seeds", None) or [workload.pop("seed", 0)]
     try:
-        loads = [build_workload({**workload, "seed": seed}) for seed in seeds]
+        loads = [_workload(spec) for spec in _seeded(workload or {"name": "tiny", "seed": 0})]
     except WorkloadError as exc:
         return {"error": f"bad workload: {exc}"}
     try:

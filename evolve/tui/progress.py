@@ -67,11 +67,16 @@ class PlainProgress:
         of = f"/{self.total}" if self.total else ""
         best_text = f"{best:.6g}" if best is not None else "-"
         mark = " (new best)" if improved and program.iteration > 0 else ""
-        self.console.print(f"[{self.done}{of}] {_line(program)} | best {best_text}{mark}", markup=False,
-                           highlight=False, soft_wrap=True)
+        self._say(f"[{self.done}{of}] {_line(program)} | best {best_text}{mark}")
 
     def note(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        self._say(text)
+
+    def _say(self, line: str) -> None:
+        """A log line as it is, flushed (rich's print of a plain line cost a quarter of a millisecond)."""
+        out = self.console.file
+        out.write(line + "\n")
+        out.flush()
 
     def goodbye(self) -> None:
         """On the way out: programs left pending are evaluated again, once, on resume."""

@@ -56,8 +56,11 @@ def leave_namespaces() -> None:
 def map_ids(uid: int, gid: int) -> None:
     """In a new user namespace: the same uid and gid as outside (no supplementary groups)."""
     for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
-        with open(f"/proc/self/{name}", "w", encoding="ascii") as fh:
-            fh.write(text)
+        fd = os.open(f"/proc/self/{name}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode("ascii"))
+        finally:
+            os.close(fd)
 
 
 # struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
@@ -148,10 +151,12 @@ def read_only(target: str) -> None:
     mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep)
 
 
-def private_files(work: str, tmp_mb: int, work_mb: int) -> None:
-    """This mount namespace's own writable places: a fresh /tmp, work dir and /dev/shm; /dev read-only."""
+def private_files(work: str, tmp_mb: int, work_mb: int, points: list[str] | None = None) -> None:
+    """This mount namespace's own writable places: a fresh /tmp, work dir and /dev/shm; /dev read-only.
+    `points`: this namespace's mount points when known (a fork server's children copy its namespace, so
+    it reads them once for all)."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
-    points = mount_points()
+    points = mount_points() if points is None else points
     fresh_tmpfs("/tmp", tmp_mb, points=points)
     fresh_tmpfs(work, work_mb, points=points)
     if os.path.isdir("/dev/shm"):
@@ -181,7 +186,6 @@ def drop_capabilities() -> None:
     header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable (two words each): all zero
     _check(_libc.capset(header, data), "capset")
-    with open("/proc/self/status", encoding="ascii") as fh:
-        left = [line for line in fh if line.startswith(("CapEff:", "CapPrm:")) and int(line.split()[1], 16)]
-    if left:
-        raise IsolationError(0, f"capabilities remain after the drop: {left}")
+    _check(_libc.capget(header, data), "capget")
+    if any(data):
+        raise IsolationError(0, f"capabilities remain after the drop: {list(data)}")

@@ -56,6 +56,7 @@ def main() -> int:
     sys.stderr.flush()
     isolate.prctl(isolate.PR_SET_DUMPABLE, 0)
     state["guard"].prepare()  # the module snapshot every child would take: taken once, here
+    state["mount_points"] = isolate.mount_points()  # each child's mount namespace starts as a copy of this one
     import gc
     gc.collect()
     gc.freeze()  # what is here now is never scanned by a child's collector (which would copy its pages)
@@ -238,7 +239,7 @@ def _child(limits: dict, state: dict, zygote: int, groups: list[int], job: int, 
             isolate.leave_namespaces()
         else:
             isolate.map_ids(*ids)
-        isolate.private_files(os.getcwd(), limits["tmpfs_mb"], limits["work_mb"])
+        isolate.private_files(os.getcwd(), limits["tmpfs_mb"], limits["work_mb"], state["mount_points"])
         isolate.drop_capabilities()  # G and R need none
         if ids is not None:
             _init(limits, state)  # never returns

@@ -128,6 +128,7 @@ class Zygote:
         """Run one candidate: (what was observed, whether its child was isolated before it ran)."""
         loop = asyncio.get_running_loop()
         self.inbox = asyncio.Queue()
+        self.reaped = False  # (set by _watch)
         if not self.alive():
             self._receive()  # what it said before it went (a refusal to fork)
             raise ZygoteLost(self.why or self.why_gone())
@@ -156,13 +157,16 @@ class Zygote:
             loop.remove_reader(self.sock)
             for fd in mine[1:]:  # stdin's end is the feeder's to close
                 os.close(fd)
-            if group is not None:
+            if group is not None and not self.reaped:
                 group.kill_all(timeout=1.0)  # nothing of this child is left for the one after next
 
     async def _watch(self, spec: RunSpec, mine: list[int], group) -> tuple[launch.Raw, bool]:
         raw = launch.Raw()
         state: dict = {"pid": None, "exit": None, "gone": False}
-        ooms = group.oom_kills() if group is not None else 0
+        self.reaped = False
+        # the group's OOM kills when its last job ended (only trusted code, this job's child, ran there since)
+        ooms = (group.oom_kills() if getattr(group, "seen_ooms", None) is None else group.seen_ooms) \
+            if group is not None else 0
         loop = asyncio.get_running_loop()
 
         async def exited() -> None:
@@ -206,8 +210,13 @@ class Zygote:
         finally:
             feeder.cancel()  # closes stdin's end if still open
         if group is not None:
-            raw.oom_killed = group.oom_kills() > ooms
+            group.seen_ooms = group.oom_kills()
+            raw.oom_killed = group.seen_ooms > ooms
         end = state["exit"] or {}
+        # reaped by the zygote: the child's pid namespace ended with its init, and the kernel had every
+        # process in it gone before that init's exit was done, so its cgroup holds nothing (kill_all
+        # stays for a child the zygote did not answer for)
+        self.reaped = bool(state["exit"]) and not end.get("lost")
         self.why = end.get("why", "")
         if end.get("lost"):
             raw.stderr.add(b"\nthe sandbox's fork server died during the run\n")

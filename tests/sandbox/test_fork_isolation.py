@@ -336,3 +336,46 @@ def test_without_nested_user_namespaces_runs_go_one_sandbox_each():
     assert [r.result["metrics"]["value"] for r in results] == [5, 5]
     [why] = pool.broken.values()
     assert "isolating the child failed" in why and "unshare" in why
+
+
+NEXT = '''
+import ctypes, os, time
+
+def status(pid):
+    try:
+        return dict(line.split(":", 1) for line in open(f"/proc/{pid}/status") if ":" in line)
+    except OSError:
+        return {}
+
+def main():
+    libc = ctypes.CDLL(None, use_errno=True)
+    mine = int(os.readlink("/proc/self"))
+    chain = [mine]
+    while chain[-1] > 1:
+        chain.append(int(status(chain[-1]).get("PPid", "0").strip()))
+    zygote = chain[-2]  # [..., the zygote, bwrap (1)]
+    for _ in range(200):  # the next child, forked as this job was handed over, and what it forked
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+        kids = {p: int(status(p).get("PPid", "0").strip() or 0) for p in pids}
+        spare = [p for p, parent in kids.items() if p not in chain and (parent == zygote or kids.get(parent) == zygote)]
+        if len(spare) >= 2:
+            break
+        time.sleep(0.01)
+    reached = {}
+    for pid in spare:
+        for name in ("mem", "environ", "maps"):
+            fd = libc.open(f"/proc/{pid}/{name}".encode(), os.O_RDONLY)
+            if fd >= 0:
+                reached.setdefault(pid, []).append(name)
+                os.close(fd)
+    return {"spare": spare, "reached": reached}
+'''
+
+
+def test_the_next_child_is_out_of_reach_while_it_waits(pool):
+    """The next child exists while this job runs (it isolates itself meanwhile): its memory, environment
+    and maps are shut to the candidate, as its own user namespace owns them."""
+    res = asyncio.run(pool.run(_spec(NEXT)))
+    assert res.status == "ok", res.error + res.stderr
+    seen = res.result["metrics"]["value"]
+    assert len(seen["spare"]) >= 2 and seen["reached"] == {}, seen

@@ -138,8 +138,11 @@ class Guard:
                                                          "__kwdefaults__": value.__kwdefaults__}))
         return snap
 
-    def reasons(self) -> list[str]:
-        """Stop flagging; what the candidate did that it must not (empty when clean)."""
+    def reasons(self, list=list, set=set, sorted=sorted, range=range, len=len, getattr=getattr,
+                isinstance=isinstance) -> list[str]:
+        """Stop flagging; what the candidate did that it must not (empty when clean). (The builtins it uses
+        are bound when this module is imported: a candidate that replaces builtins.sorted or builtins.len
+        must not blind the comparison that would report it.)"""
         self.active = False
         found = list(self.events)
         tags = getattr(self, "_tags", None)
@@ -268,8 +271,9 @@ class _Tags:
         self.tags = [words[k] for _, words, k in self.dict_words]
         self.modules_tag = self._tag(id(self.sys_modules))
 
-    def changed(self) -> list[int]:
-        """Snapshot indices of the dicts and functions written since the baseline."""
+    def changed(self, zip=zip, sorted=sorted) -> list[int]:
+        """Snapshot indices of the dicts and functions written since the baseline (builtins bound as in
+        Guard.reasons)."""
         out = [i for (i, words, k), t in zip(self.dict_words, self.tags) if words[k] != t]
         out += [i for (i, words, k), p in zip(self.func_words, self.expected) if (words[k], words[k + 1], words[k + 2]) != p]
         return sorted(out)
@@ -279,6 +283,6 @@ class _Tags:
         return sys.modules is not self.sys_modules or self._tag(id(self.sys_modules)) != self.modules_tag
 
 
-def _same_simple(a, b) -> bool:
+def _same_simple(a, b, type=type, isinstance=isinstance) -> bool:
     """Counters and caches a module rebinds to an equal number or string are not tampering."""
     return type(a) is type(b) and isinstance(a, (int, float, str, bool)) and a == b

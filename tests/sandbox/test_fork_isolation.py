@@ -379,3 +379,22 @@ def test_the_next_child_is_out_of_reach_while_it_waits(pool):
     assert res.status == "ok", res.error + res.stderr
     seen = res.result["metrics"]["value"]
     assert len(seen["spare"]) >= 2 and seen["reached"] == {}, seen
+
+
+@pytest.mark.parametrize("name, fake", [("zip", "lambda *a: iter(())"), ("sorted", "lambda *a, **k: []"),
+                                        ("len", "lambda x: 0"), ("set", "lambda *a: {-1}"),
+                                        ("range", "lambda *a: iter(())")])
+def test_replacing_a_builtin_the_guard_uses_does_not_blind_it(pool, name, fake):
+    code = f"import builtins, json\ndef main():\n    json.dumps = lambda *a, **k: 'forged'\n" \
+           f"    builtins.{name} = {fake}\n    return 1\n"
+    res = asyncio.run(pool.run(_spec(code)))
+    assert res.status == "invalid_result", (res.status, res.error)
+    assert f"replaced builtins.{name}" in res.error and "replaced json.dumps" in res.error, res.error
+
+
+def test_a_fresh_sandbox_guard_is_not_blinded_either():
+    """Without a fork server the guard compares its whole snapshot, counted with len and range."""
+    code = "import builtins, json\ndef main():\n    json.dumps = lambda *a, **k: 'forged'\n" \
+           "    builtins.len = lambda x: 0\n    builtins.range = lambda *a: iter(())\n    return 1\n"
+    res = asyncio.run(sandbox.select("bwrap")[0].run(_spec(code)))
+    assert res.status == "invalid_result" and "replaced json.dumps" in res.error, (res.status, res.error)

@@ -2,7 +2,8 @@
 
 Per problem:
 1. A real run: `--iterations` children from the offline mutator through the real controller
-   and sandbox, dedup on. Reports what the filter saved there (duplicates, partial hits, seconds).
+   and sandbox, dedup on, deterministic (the same programs on every run of this benchmark). Reports
+   what the filter saved there (duplicates, partial hits, seconds).
 2. A corpus: the starting program and the run's best distinct programs (`--sources`), each with
    every rewrite of evolve/search/variants.py (meant to keep behaviour: renamed locals, comments,
    dead statements, commuted operands, ...) and `--mutants` offline mutations (meant to change it),
@@ -331,8 +332,14 @@ async def probe_share(problem, n: int = 5) -> tuple[float, float, str]:
 
 # --- one problem ----------------------------------------------------------------------------------------
 
+def _deterministic(data: dict) -> dict:
+    """The real run with `evolution.deterministic: true`: its two evaluation slots decide nothing by timing,
+    so the run, and the corpus made from it, are the same on every run of this benchmark."""
+    return {**data, "evolution": {**(data.get("evolution") or {}), "deterministic": True}}
+
+
 def bench(name: str, args) -> dict | None:
-    problem = load_problem(name)
+    problem = load_problem(name, edit=_deterministic)
     try:
         importlib.import_module(problem.evaluator_ref)
         if name == "moe_gating_triton":

@@ -65,7 +65,8 @@ class OfflineMutator:
             name, op = self.rng.choice(OPERATORS)
             if op(tree, self.rng):
                 labels.append(name)
-                ast.fix_missing_locations(tree)
+                if op in _ADDS_NODES:  # the others change nodes in place (or add operators, which have no place)
+                    ast.fix_missing_locations(tree)
         if not labels:
             return None, "none"
         return replace_blocks(parent, {index: ast.unparse(tree)}), "+".join(labels)
@@ -231,6 +232,8 @@ def drop_statement(tree: ast.AST, rng: random.Random) -> bool:
     del body[rng.randrange(len(body))]
     return True
 
+
+_ADDS_NODES = {add_term}  # operators whose new nodes need line numbers (a later edit reads them)
 
 OPERATORS: list[tuple[str, Callable[[ast.AST, random.Random], bool]]] = [
     ("constant", perturb_constant), ("constant", perturb_constant), ("constant", perturb_constant),

@@ -48,6 +48,7 @@ class RunCgroup:
 
     def __init__(self, groups: dict[str, Path]):
         self.groups = groups  # 'pids' / 'memory' (v1) or 'unified' (v2) -> directory
+        self._ooms_seen = 0  # what new_oom_kills() read last (a group is made with none)
 
     @classmethod
     def create(cls, pids: int, memory_mb: int | None) -> "RunCgroup | None":
@@ -112,6 +113,12 @@ class RunCgroup:
     def oom_killed(self) -> bool:
         """Whether the kernel's OOM killer acted inside the memory group."""
         return self.oom_kills() > 0
+
+    def new_oom_kills(self) -> int:
+        """OOM kills in the memory group since this was last asked (the first time: since it was made)."""
+        now = self.oom_kills()
+        new, self._ooms_seen = now - self._ooms_seen, now
+        return new
 
     def oom_kills(self) -> int:
         """How many processes the kernel's OOM killer has killed in the memory group so far."""

@@ -40,15 +40,20 @@ MAX_FAILURES = 3  # zygotes of a template that failed in a row before the templa
 REAP_WAIT_S = 5.0  # after a kill: how long the zygote may take to report the child reaped
 
 
+def _switched_on(name: str) -> bool:
+    """An on/off environment switch, on unless set to 0, false, no or off."""
+    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def clone3_enabled() -> bool:
     """Whether a zygote's children are born in their namespaces (sandbox.isolate.fork_into_namespaces) where the
     kernel allows it; EVOLVE_CLONE3=0 makes them fork and unshare, as where clone3 is refused."""
-    return os.environ.get("EVOLVE_CLONE3", "1").strip().lower() not in ("0", "false", "no", "off")
+    return _switched_on("EVOLVE_CLONE3")
 
 
 def enabled() -> bool:
     """Whether fork servers are used (EVOLVE_FORK_SERVER=0 turns them off: one sandbox per evaluation)."""
-    return os.environ.get("EVOLVE_FORK_SERVER", "1").strip().lower() not in ("0", "false", "no", "off")
+    return _switched_on("EVOLVE_FORK_SERVER")
 
 
 class ZygoteLost(Exception):
@@ -163,10 +168,6 @@ class Zygote:
     async def _watch(self, spec: RunSpec, mine: list[int], group) -> tuple[launch.Raw, bool]:
         raw = launch.Raw()
         state: dict = {"pid": None, "exit": None, "gone": False}
-        self.reaped = False
-        # the group's OOM kills when its last job ended (only trusted code, this job's child, ran there since)
-        ooms = (group.oom_kills() if getattr(group, "seen_ooms", None) is None else group.seen_ooms) \
-            if group is not None else 0
         loop = asyncio.get_running_loop()
 
         async def exited() -> None:
@@ -209,9 +210,8 @@ class Zygote:
                                  feeder)
         finally:
             feeder.cancel()  # closes stdin's end if still open
-        if group is not None:
-            group.seen_ooms = group.oom_kills()
-            raw.oom_killed = group.seen_ooms > ooms
+        if group is not None:  # since its last job ended, only this job's child (trusted, then this job) ran there
+            raw.oom_killed = group.new_oom_kills() > 0
         end = state["exit"] or {}
         # reaped by the zygote: the child's pid namespace ended with its init, and the kernel had every
         # process in it gone before that init's exit was done, so its cgroup holds nothing (kill_all

@@ -242,15 +242,16 @@ class _Tags:
         they fall in: a child reads a word by indexing, with no ctypes object made per read (a read each way
         costs about 2 us, which over a few hundred dicts and functions, at arm() and again at reasons(), was
         the bulk of what a trivial candidate's guard cost)."""
+        ordered = sorted(set(addresses))
         spans: list[list[int]] = []
-        for address in sorted(set(addresses)):
+        for address in ordered:
             if spans and address - spans[-1][1] < self.GAP:
                 spans[-1][1] = address + 8
             else:
                 spans.append([address, address + 8])
         arrays = [(lo, (self.ctypes.c_uint64 * ((hi - lo) // 8)).from_address(lo)) for lo, hi in spans]
         out, k = {}, 0
-        for address in sorted(set(addresses)):
+        for address in ordered:
             while address >= spans[k][1]:
                 k += 1
             lo, array = arrays[k]

@@ -22,9 +22,9 @@ and result pipes.
 The next child is forked as soon as a job is handed to the current one, and isolates itself while
 that job runs, so a job waits only for R to take its pipes. Job k's child is in the k % 2nd
 cgroup: the controller empties a job's cgroup before it sends the next job, so the child forked then
-joins a cgroup with nothing left in it, and the one the controller empties next is not its own. A candidate starts from the evaluator freshly imported (fork: its
-own memory), in files no earlier candidate wrote, and sees neither the zygote nor any other
-candidate's process. The zygote answers {"pid": C} when a job starts and {"exit": code,
+joins a cgroup with nothing left in it, and the one the controller empties next is not its own. A
+candidate starts from the evaluator freshly imported (fork: its own memory), in files no earlier
+candidate wrote, and sees neither the zygote nor any other candidate's process. The zygote answers {"pid": C} when a job starts and {"exit": code,
 "cpu_s": s, "isolated": bool} when C is reaped; {"kill": 1} from the controller SIGKILLs C
 (and so G, R and theirs, by parent-death signal and the end of their pid namespace).
 """

@@ -36,7 +36,8 @@ def prepare(workload: dict | None = None) -> None:
     candidate's evaluation and probe copy its arrays instead of generating them (a probe workload: one
     per seed). A candidate never gets the prepared arrays themselves, only a copy of its own."""
     workload = dict(workload or {})
-    workload.pop("measure", None), workload.pop("known", None)
+    workload.pop("measure", None)  # a partial evaluation's keys: the same workload to build
+    workload.pop("known", None)
     specs = _seeded(workload) if "seeds" in workload else [workload, *_seeded(workload)]
     for spec in specs:
         _PREPARED.setdefault(_key(spec), build_workload(spec))

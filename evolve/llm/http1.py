@@ -79,7 +79,7 @@ async def _exchange(key: tuple, request: bytes) -> Response:
         finally:
             if done and keep and len(idle) < KEPT:
                 idle.append((reader, writer))
-            elif not done or not keep:
+            else:
                 writer.close()
         return response
 

@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import importlib
+import importlib.util
 import itertools
 import json
 import random
@@ -340,13 +341,11 @@ def _deterministic(data: dict) -> dict:
 
 def bench(name: str, args) -> dict | None:
     problem = load_problem(name, edit=_deterministic)
-    try:
-        importlib.import_module(problem.evaluator_ref)
-        if name == "moe_gating_triton":
-            import torch  # noqa: F401
-            import triton  # noqa: F401
-    except ImportError as exc:
-        print(f"\n== {name}: skipped ({exc}; the problem needs its GPU extra: pip install -e '.[gpu]')")
+    # looked up, not imported: the worker processes fork from this one, and a triton imported here before
+    # the evaluator picks its mode (the interpreter, without a GPU) would fail every kernel in them
+    missing = [m for m in (["torch", "triton"] if name == "moe_gating_triton" else []) if not importlib.util.find_spec(m)]
+    if missing:
+        print(f"\n== {name}: skipped (no {', '.join(missing)}; the problem needs its GPU extra: pip install -e '.[gpu]')")
         return None
     start = time.perf_counter()
     limits = {k: min(getattr(problem.spec.sandbox, k), args.wall) for k in ("wall_s", "cpu_s")}

@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from evaluators.caching.simulate import History, PolicyError, simulate
+from evaluators.caching.simulate import History, PolicyError, as_priority, simulate
 from evaluators.caching.traces import TRACE_NAMES, make_trace
 from evaluators.common import (
     CandidateError, failure, fingerprint, load_candidate, require_callable, trim_traceback, unchanged,
@@ -94,7 +94,23 @@ def _decisions(policy, cfg: dict) -> dict:
             times: list[int] = []
             evicted = _replay(policy, trace, cfg["cache_size"], history, times)[1]
             out[f"{name}@{start}"] = [key if last[key] > now else -1 for key, now in zip(evicted, times)]
+    out["floor_stays_finite"] = _floor_stays_finite(policy, cfg["requests"], cfg["cache_size"])
     return out
+
+
+def _floor_stays_finite(policy, requests: int, cache_size: int) -> bool:
+    """Whether the policy's priorities stay finite when each is fed back as the floor, once per turnover of
+    the cache (every `cache_size` requests) over a whole trace: the longest chain of evictions the floor can
+    carry there. A window's empty cache starts its floor at 0, so it cannot show a policy whose priorities
+    feed on the floor without bound (`now + now * floor` evicts as LRU does, and only the whole trace
+    overflows it into an invalid run); this can, at the cost of one call per turnover."""
+    floor = 0.0
+    for now in range(cache_size - 1, requests, cache_size):
+        try:
+            floor = as_priority(policy(now, 1, 1, -1, floor), now)
+        except Exception:  # noqa: BLE001: raised inside the candidate's priority() (or not a finite number)
+            return False
+    return True
 
 
 @functools.lru_cache(maxsize=64)

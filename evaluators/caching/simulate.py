@@ -25,19 +25,28 @@ class PolicyError(Exception):
 
 @dataclass(frozen=True)
 class History:
-    """The requests before a replay, as the policy's arguments see them: how many, accesses per object,
-    the index of each object's last access."""
+    """The requests before a replay, as the policy's arguments see them: how many, and per object id the
+    accesses so far and the index of the last one (-1: none)."""
 
     start: int
-    total: dict[int, int]
-    last_seen: dict[int, int]
+    total: np.ndarray
+    last_seen: np.ndarray
 
     @classmethod
     def of(cls, requests: np.ndarray) -> "History":
-        keys, first_from_end, counts = np.unique(requests[::-1], return_index=True, return_counts=True)
-        last = len(requests) - 1 - first_from_end
-        keys = keys.tolist()
-        return cls(len(requests), dict(zip(keys, counts.tolist())), dict(zip(keys, last.tolist())))
+        size = int(requests.max()) + 1 if len(requests) else 0
+        keys, first_from_end = np.unique(requests[::-1], return_index=True)
+        last = np.full(size, -1, dtype=np.int64)
+        last[keys] = len(requests) - 1 - first_from_end
+        return cls(len(requests), np.bincount(requests, minlength=size), last)
+
+    def lists(self, size: int) -> tuple[list[int], list[int]]:
+        """(accesses, last access) per object id below `size`, as fresh lists the replay may write."""
+        total, last_seen = self.total.tolist(), self.last_seen.tolist()
+        if size > len(total):
+            total += [0] * (size - len(total))
+            last_seen += [-1] * (size - len(last_seen))
+        return total, last_seen
 
 
 def simulate(trace: np.ndarray, cache_size: int, priority: Callable[..., float],
@@ -45,43 +54,56 @@ def simulate(trace: np.ndarray, cache_size: int, priority: Callable[..., float],
     """(hits, evicted ids in order) of replaying `trace` under `priority`. With `history`, the requests
     before `trace` count for `now`, `total_hits` and `last_gap` (the cache starts empty all the same):
     a short replay of the end of a long trace, where a policy weighing `now` may decide otherwise.
-    `evicted_at`, when given, gets the request index of each eviction."""
+    `evicted_at`, when given, gets the request index of each eviction. Object ids are small non-negative
+    ints (traces.py), so the state per object is kept in lists indexed by id: one pass per request, the
+    loop that the full stage and the probe spend their time in."""
+    keys = trace.tolist()
+    size = max(keys) + 1 if keys else 0
+    if history is not None:
+        total, last_seen = history.lists(size)
+        size = len(total)
+    else:
+        total, last_seen = [0] * size, [-1] * size
+    entry = [-1] * size  # the seq (request index) of the object's live heap entry; -1: not in the cache
+    in_cache = [0] * size  # accesses since the object entered the cache
     heap: list[tuple[float, int, int]] = []
-    current: dict[int, int] = {}  # object id -> seq of its live heap entry
-    hits_in_cache: dict[int, int] = {}
-    total = dict(history.total) if history else {}
-    last_seen = dict(history.last_seen) if history else {}
+    push, pop, finite = heapq.heappush, heapq.heappop, math.isfinite
     floor = 0.0
-    hits = 0
+    hits = cached = 0
     evicted: list[int] = []
-    for now, key in enumerate(trace.tolist(), history.start if history else 0):
-        if key in current:
+    for now, key in enumerate(keys, history.start if history else 0):
+        if entry[key] >= 0:
             hits += 1
-            hits_in_cache[key] += 1
+            accesses = in_cache[key] + 1
         else:
-            if len(current) >= cache_size:
+            if cached >= cache_size:
                 while True:
-                    prio, seq, victim = heapq.heappop(heap)
-                    if current.get(victim) == seq:
+                    prio, seq, victim = pop(heap)
+                    if entry[victim] == seq:
                         break
-                del current[victim]
-                del hits_in_cache[victim]
+                entry[victim] = -1
                 floor = prio
                 evicted.append(victim)
                 if evicted_at is not None:
                     evicted_at.append(now)
-            hits_in_cache[key] = 1
-        total[key] = total.get(key, 0) + 1
-        gap = now - last_seen[key] if key in last_seen else -1
+            else:
+                cached += 1
+            accesses = 1
+        in_cache[key] = accesses
+        seen = total[key] + 1
+        total[key] = seen
+        before = last_seen[key]
         last_seen[key] = now
-        value = priority(now, hits_in_cache[key], total[key], gap, floor)
-        value = _as_number(value, now)
-        current[key] = now
-        heapq.heappush(heap, (value, now, key))
+        value = priority(now, accesses, seen, -1 if before < 0 else now - before, floor)
+        if value.__class__ is not float or not finite(value):
+            value = as_priority(value, now)
+        entry[key] = now
+        push(heap, (value, now, key))
     return hits, evicted
 
 
-def _as_number(value, now: int) -> float:
+def as_priority(value, now: int) -> float:
+    """`value` as a float, or PolicyError naming request `now` when it is not a finite number."""
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -90,7 +90,7 @@ def test_probe_returns_decisions(root):
     evicted = simulate(np.array(trace), 10, lru, evicted_at=times)[1]
     # what LRU evicted, in order (no raw priorities); an object never asked for again is dead: -1
     dead = [key not in trace[now + 1:] for key, now in zip(evicted, times)]
-    assert out == {"zipf@0": [-1 if d else key for key, d in zip(evicted, dead)]}
+    assert out == {"zipf@0": [-1 if d else key for key, d in zip(evicted, dead)], "floor_stays_finite": True}
     assert any(dead) and not all(dead)
     assert out == caching.probe(str(root / INITIAL), workload)
 
@@ -105,7 +105,7 @@ def test_a_late_probe_window_replays_after_the_history_before_it():
     assert [(now, th, gap) for now, _, th, gap in window] == late  # hits start over: the cache starts empty
     out = caching.probe(INITIAL, {"traces": ["zipf"], "requests": 3000, "objects": 300, "cache_size": 20,
                                   "windows": [[0, 500], [2500, 500]]})
-    assert set(out) == {"zipf@0", "zipf@2500"} and all(out.values())
+    assert set(out) == {"zipf@0", "zipf@2500", "floor_stays_finite"} and all(out.values())
 
 
 POLICY = "def priority(now, hits, total_hits, last_gap, floor):\n    return {}\n"
@@ -130,6 +130,17 @@ def test_two_policies_with_the_same_decisions_share_a_hash(tmp_path):
     workload = {"requests": 3000, "objects": 500, "cache_size": 50, "seed": 3}
     rates = [caching.evaluate(str(tmp_path / f), workload)["metrics"]["hit_rate"] for f in ("lru.py", "scaled.py")]
     assert rates[0] == rates[1]
+
+
+def test_a_policy_that_feeds_on_the_floor_without_bound_is_not_merged_with_lru(tmp_path):
+    """`now + now * floor` evicts as LRU does wherever a cache starts empty (the probe's windows), but its
+    floor multiplies at every turnover of the cache, and the whole trace overflows it: an invalid run."""
+    lru_hash = _hash(tmp_path, "lru.py", "now")
+    assert _hash(tmp_path, "feeds.py", "now + now * floor") != lru_hash
+    assert _hash(tmp_path, "aged.py", "now + 1000 * floor") == lru_hash  # grows too, but stays finite
+    full = {"traces": ["scan"], "requests": 20000, "objects": 5000, "cache_size": 200, "seed": 1}
+    valid = {f: caching.evaluate(str(tmp_path / f), full)["metrics"]["valid"] for f in ("lru.py", "feeds.py", "aged.py")}
+    assert valid == {"lru.py": True, "feeds.py": False, "aged.py": True}
 
 
 def test_probe_names_the_failure(tmp_path):

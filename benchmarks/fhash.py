@@ -52,7 +52,8 @@ from evolve.search import fhash, partial, variants  # noqa: E402
 from evolve.search.controller import Controller, Limits  # noqa: E402
 from evolve.search.scoring import assess, assess_metrics, first_unmet  # noqa: E402
 
-PROBLEMS = ["cache_eviction", "spot_scheduling", "txn_scheduling", "eplb", "exp_f32", "log_f32", "moe_gating_triton"]
+PROBLEMS = sorted(p.name for p in (Path(__file__).resolve().parent.parent / "problems").iterdir()
+                  if (p / "problem.yaml").is_file())  # every built-in problem
 
 # hand-written edits of each starting program meant to change what it does, a little (old text, new text)
 NEAR_MISSES = {
@@ -404,11 +405,11 @@ def main() -> None:
     parser.add_argument("--show", action="store_true", help="print the code diff of every false merge")
     args = parser.parse_args()
     results = [r for r in (bench(name, args) for name in args.problems) if r]
-    print(f"\n{'problem':<18}{'recall':>9}{'score-chg':>11}{'metric-only':>13}{'pairs':>9}{'probe':>8}{'saved':>8}")
+    print(f"\n{'problem':<22}{'recall':>9}{'score-chg':>11}{'metric-only':>13}{'pairs':>9}{'probe':>8}{'saved':>8}")
     for f in results:
         s = f["stats"]
         saved = s["seconds_saved"] + s["partial_seconds_saved"]
-        print(f"{f['name']:<18}{_pct(f['recall_f'], f['rewrites']):>9}{len(f['changing']):>11}{len(f['metric_only']):>13}"
+        print(f"{f['name']:<22}{_pct(f['recall_f'], f['rewrites']):>9}{len(f['changing']):>11}{len(f['metric_only']):>13}"
               f"{_pct(f['pairs_shared'], f['pairs']):>9}{_pct(f['probe_s'], f['full_s']):>8}"
               f"{_pct(saved, saved + f['spent']):>8}")
 

@@ -6,14 +6,12 @@ The candidate defines `search_algorithm(src, dsts, graph, num_partitions) -> {ds
 """
 from __future__ import annotations
 
-import copy
-
 from ..common import (
     CandidateError, call_candidate, failure, load_candidate, perf_counter, probe_decisions, require_callable,
 )
 from .cloudcast_baselines import BASELINES, egress_lower_bound
 from .cloudcast_sim import normalize, simulate
-from .regions import CONFIGS, limits, make_graph
+from .regions import CONFIGS, copy_graph, limits, make_graph
 
 
 def setting(workload: dict) -> dict:
@@ -28,18 +26,27 @@ def setting(workload: dict) -> dict:
             "graph": make_graph(int(workload.get("graph_seed", 0)), int(workload.get("num_vms", 2)))}
 
 
-def run_policy(search, s: dict) -> tuple[dict | None, dict, str]:
-    """Every config's checked paths and simulated result, or None and the reason."""
-    answers, results = {}, {}
-    caps = limits(s["num_vms"])
+def paths_of(search, s: dict) -> tuple[dict | None, str]:
+    """Every config's checked paths (the candidate's decisions), or None and the reason."""
+    answers = {}
     for name in s["configs"]:
         src, dsts = CONFIGS[name]
-        answer = call_candidate(search, src, list(dsts), copy.deepcopy(s["graph"]), s["parts"])
+        answer = call_candidate(search, src, list(dsts), copy_graph(s["graph"]), s["parts"])
         paths, reason = normalize(answer, src, dsts, s["parts"], s["graph"])
         if paths is None:
-            return None, {}, f"config {name}: {reason}"
+            return None, f"config {name}: {reason}"
         answers[name] = paths
-        results[name] = simulate(paths, s["graph"], caps, s["data_gb"], s["parts"], s["num_vms"])
+    return answers, ""
+
+
+def run_policy(search, s: dict) -> tuple[dict | None, dict, str]:
+    """Every config's checked paths and simulated result, or None and the reason."""
+    answers, reason = paths_of(search, s)
+    if answers is None:
+        return None, {}, reason
+    caps = limits(s["num_vms"])
+    results = {name: simulate(paths, s["graph"], caps, s["data_gb"], s["parts"], s["num_vms"])
+               for name, paths in answers.items()}
     return answers, results, ""
 
 
@@ -68,9 +75,10 @@ def evaluate(program_path: str, workload: dict) -> dict:
 
 
 def probe(program_path: str, workload: dict):
-    """The candidate's paths on the probe configs (its decisions), or the reason it failed."""
+    """The candidate's paths on the probe configs (its decisions), or the reason it failed: the paths decide
+    the simulated cost and time, so the probe leaves the simulation out."""
     s = setting(workload)
-    return probe_decisions(program_path, "search_algorithm", lambda search: run_policy(search, s)[::2])
+    return probe_decisions(program_path, "search_algorithm", lambda search: paths_of(search, s))
 
 
 def baseline_metrics(workload: dict) -> dict[str, dict]:

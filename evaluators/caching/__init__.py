@@ -100,10 +100,12 @@ def _decisions(policy, cfg: dict) -> dict:
 
 def _floor_stays_finite(policy, requests: int, cache_size: int) -> bool:
     """Whether the policy's priorities stay finite when each is fed back as the floor, once per turnover of
-    the cache (every `cache_size` requests) over a whole trace: the longest chain of evictions the floor can
-    carry there. A window's empty cache starts its floor at 0, so it cannot show a policy whose priorities
-    feed on the floor without bound (`now + now * floor` evicts as LRU does, and only the whole trace
-    overflows it into an invalid run); this can, at the cost of one call per turnover."""
+    the cache (every `cache_size` requests) over a whole trace: as often as an object inserted with one floor
+    is evicted to set the next, where the cache keeps an object about one turnover (a policy that evicts
+    what it has just inserted feeds the floor on every miss, which this does not follow). A window's empty
+    cache starts its floor at 0, so it cannot show a policy whose priorities feed on the floor without bound
+    (`now + now * floor` evicts as LRU does, and only the whole trace overflows it into an invalid run);
+    this can, at the cost of one call per turnover."""
     floor = 0.0
     for now in range(cache_size - 1, requests, cache_size):
         try:

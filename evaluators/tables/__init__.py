@@ -3,9 +3,13 @@
 The candidate defines `reorder(table) -> (row_order, col_order)`, called once per table with a
 fresh `Table` (data.py). Workload keys: `tables: [..]` or `name: all` (the shipped tables), or
 `csv: PATH` (a user's table, optional `merges: [[col, ..], ..]`); `rows: N` keeps the first N rows;
-`measure: cost` times the candidate only (a functional duplicate's partial evaluation).
+`measure: cost` times the candidate only (a functional duplicate's partial evaluation). The probe's
+workload is `{stages: [workload, ...]}`: the stages' own workloads, in order (see probe()).
 """
 from __future__ import annotations
+
+import functools
+import json
 
 from ..common import CandidateError, call_candidate, failure, load_candidate, perf_counter, require_callable
 from .baselines import BASELINES
@@ -94,18 +98,63 @@ def evaluate(program_path: str, workload: dict | None = None) -> dict:
 
 
 def probe(program_path: str, workload: dict | None = None):
-    """The candidate's decisions on small tables: per table, its column order (checked with its row order).
+    """Per table of the last stage, the part of the candidate's column order that decides its hits
+    (decisive_columns()), or the reason it is invalid: equal outputs mean equal hit rates.
 
-    The row order is checked but not returned: hits against *any* earlier prompt sum to the total length
-    minus the number of distinct prompt prefixes, which no row order changes (see the README)."""
-    workload = dict(workload or {"rows": 40})
+    `stages` lists the stages' own workloads, in order; each is run in turn, on the whole tables: a column
+    order made from the first rows is not the one made from all of them. The row order is checked but not
+    returned: hits against *any* earlier prompt sum to the total length minus the number of distinct
+    prompt prefixes, which no row order changes (see the README). What this skips is the evaluation's
+    bulk, replaying the prompts (twice per table); the runtime is a cost, measured again on a hit. An
+    invalid answer (or a raise) ends the probe with its reason and the earlier stages' orders (whose hit
+    rate the failed run keeps)."""
+    workload = dict(workload or {})
     try:
-        tables = load_tables(workload)
+        stages = [_cached_tables(w) for w in workload.get("stages") or [workload]]
         fn = require_callable(load_candidate(program_path), API)
-        answers, _ = _run(fn, tables)
-        return [check_orders(t, a)[1] for t, a in zip(tables, answers)]
     except (CandidateError, TableError) as exc:
         return {"error": str(exc)}
+    done = []
+    for i, tables in enumerate(stages):
+        try:
+            answers, _ = _run(fn, [t for t, _ in tables])
+            done.append([decisive_columns(table, check_orders(table, answer)[1], facts)
+                         for (table, facts), answer in zip(tables, answers)])
+        except CandidateError as exc:
+            return {"error": f"stage {i}: {exc}", "before": done}
+    return done[-1]
+
+
+def decisive_columns(table: Table, col_order: list[int], facts=None) -> list[int]:
+    """The head of `col_order` that decides the hit count: all-empty columns left out (they add nothing to
+    any prompt) and cut after the first columns whose joined values, over the distinct rows, are
+    prefix-free (none is a prefix of another's). From there on each row's prompt shares nothing more with
+    another's whatever comes next (two rows that share a longer prefix would make one of those heads a
+    prefix of the other's), so the rest of the order cannot change a hit. Prefix-free stays so as columns
+    are added; it needs the heads' values to differ as tuples, which is cheaper to see, so that comes first."""
+    empty, columns = facts or _facts(table)
+    cols = [c for c in col_order if c not in empty]
+    n = len(columns[0]) if columns else 0
+    if n < 2:  # one distinct prompt: no order changes its hits
+        return []
+
+    def head(k: int):  # the distinct rows' values in the first k columns
+        return zip(*(columns[c] for c in cols[:k]))
+
+    lo, hi = 1, len(cols) + 1  # the first k whose heads differ as tuples (len(cols) + 1: none), a binary search
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if len(set(head(mid))) == n else (mid + 1, hi)
+    for k in range(lo, len(cols) + 1):
+        if _prefix_free(["".join(vs) for vs in head(k)]):
+            return cols[:k]
+    return cols
+
+
+def _prefix_free(heads: list[str]) -> bool:
+    """Whether no string is a prefix of another (nor equal to it): sorted, a prefix sits just before."""
+    heads.sort()
+    return not any(b.startswith(a) for a, b in zip(heads, heads[1:]))
 
 
 def baseline_figures(workload: dict | None = None) -> dict[str, dict]:
@@ -118,3 +167,29 @@ def baseline_figures(workload: dict | None = None) -> dict[str, dict]:
         out[name] = {"hit_rate": sum(r["hit_rate"] for r in rows) / len(rows), "seconds": sum(times) / len(times),
                      "per_table": {r["table"]: round(r["hit_rate"], 4) for r in rows}}
     return out
+
+
+def prepare(workload: dict) -> None:
+    """Load the probe's tables ahead (sandbox.runner calls this before any candidate): a probe then costs
+    the candidate's calls and the checks alone. evaluate() loads its own: what a candidate does to these
+    reaches its own probe only."""
+    for w in workload.get("stages") or [workload]:
+        _cached_tables(w)
+
+
+def _cached_tables(workload: dict) -> tuple[tuple[Table, tuple], ...]:
+    return _tables(json.dumps(workload, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=16)
+def _tables(workload: str) -> tuple[tuple[Table, tuple], ...]:
+    """The probe's tables with their _facts(), loaded once per process (it runs twice in one)."""
+    return tuple((t, _facts(t)) for t in load_tables(json.loads(workload)))
+
+
+def _facts(table: Table) -> tuple[frozenset[int], tuple[tuple[str, ...], ...]]:
+    """What decisive_columns() needs of a table: its all-empty columns, and each column's values over the
+    distinct rows (a repeated row repeats its prompt, whatever the order)."""
+    rows = list(dict.fromkeys(table.rows))
+    columns = tuple(zip(*rows)) if rows else ()
+    return frozenset(c for c, vs in enumerate(columns) if not any(vs)), columns

@@ -108,11 +108,79 @@ def test_cost_mode_times_only_and_derives_the_adrs_score():
     assert out["metrics"]["adrs_score"] == pytest.approx(47.5 + 5 * (1 - out["metrics"]["runtime_s"] / 10))
 
 
-def test_probe_returns_column_orders_per_table():
+def test_probe_returns_the_deciding_head_of_each_column_order():
     out = tables.probe(INITIAL, {"name": "all", "rows": 40})
     assert len(out) == len(SHIPPED)
     for table, cols in zip(load_tables({"rows": 40}), out):
-        assert sorted(cols) == list(range(table.shape[1]))
+        answer = tables.call_candidate(tables.load_candidate(INITIAL).reorder, table)
+        assert cols == tables.decisive_columns(table, answer[1]) and cols == answer[1][:len(cols)]
+
+
+def test_the_deciding_head_decides_the_hits():
+    import random
+
+    rng = random.Random(0)
+    # values that run into each other when joined ("a" + "bc" == "ab" + "c"), repeated rows, an empty column
+    hand = Table("t", ("a", "b", "c"), (("ab", "c", "x"), ("a", "bc", "y"), ("ab", "c", "x"), ("b", "", "")))
+    assert tables.decisive_columns(hand, [0, 1, 2]) == [0, 1, 2]  # "abc" twice: still open after 2 columns
+    assert tables.decisive_columns(hand, [0, 2, 1]) == [0, 2]  # "abx", "ay", "b": none leads another
+    assert tables.decisive_columns(hand, [2, 1, 0]) == [2, 1, 0]  # "" then "b" lead the others until the end
+    for _ in range(300):
+        width = rng.randint(1, 5)
+        rows = tuple(tuple(rng.choice(["", "", "a", "b", "ab", "ba"]) if c % 4 else "" for c in range(width))
+                     for _ in range(rng.randint(1, 8)))
+        table = Table("t", tuple(map(str, range(width))), rows)
+        by_head: dict = {}
+        for _ in range(6):
+            order = rng.sample(range(width), width)
+            head = tuple(tables.decisive_columns(table, order))
+            assert head == tuple(c for c in order if any(r[c] for r in rows))[:len(head)]
+            hits = hit_rate(rows, range(len(rows)), order)
+            assert by_head.setdefault(head, hits) == hits, (rows, order, head)
+
+
+# Shortened from a corpus run (s0 run #10 and run #31): the starting program with other weights; the old
+# probe (the first 40 rows of each table) merged them, but on the whole tables their column orders differ.
+def variant(length: str, shared: str, distinct: str) -> str:
+    code = Path(INITIAL).read_text()
+    for name, value in (("LENGTH_WEIGHT = ", length), ("SHARED_WEIGHT = ", shared)):
+        code = re.sub(f"^{name}\\S+", name + value, code, flags=re.M)
+    return code.replace("distinct = len(counts) / n", f"distinct = {distinct}")
+
+
+def functional_hash(tmp_path, name: str, code: str, workload=None) -> str:
+    from evolve.problem import load_problem
+    from evolve.search import fhash
+
+    problem = load_problem("llm_sql")
+    workload = workload or problem.spec.workloads.probe
+    (tmp_path / name).write_text(code)
+    key = fhash.cache_key(problem.name, problem.evaluator_ref, workload, 20)
+    return fhash.functional_hash(key, [tables.probe(str(tmp_path / name), workload)], 20)
+
+
+def test_probe_tells_apart_programs_that_order_the_first_rows_alike(tmp_path):
+    run_10 = variant("-0.001", "0.0001", "len(counts) * n")
+    run_31 = variant("-0.001", "-0.0001", "len(counts) / n")
+    a, b = (tables.evaluate(candidate(tmp_path, code), {"name": "all"})["metrics"] for code in (run_10, run_31))
+    assert a["hit_rate"] != b["hit_rate"]
+    old = {"name": "all", "rows": 40}
+    assert functional_hash(tmp_path, "a.py", run_10, old) == functional_hash(tmp_path, "b.py", run_31, old)
+    assert functional_hash(tmp_path, "a.py", run_10) != functional_hash(tmp_path, "b.py", run_31)
+    renamed = run_10.replace("values", "column_values").replace("counts", "seen")
+    assert functional_hash(tmp_path, "a.py", run_10) == functional_hash(tmp_path, "c.py", renamed)
+
+
+def test_probe_follows_the_stages_and_keeps_the_smoke_orders_of_a_late_failure(tmp_path):
+    from evolve.problem import load_problem
+
+    spec = load_problem("llm_sql").spec
+    probe = spec.workloads.probe
+    assert probe["stages"] == [s.workload for s in spec.workloads.stages]
+    late = Path(INITIAL).read_text().replace("    n, m = table.shape\n", "    n, m = table.shape\n    assert n < 100\n")
+    out = tables.probe(candidate(tmp_path, late), probe)
+    assert out["error"].startswith("stage 1: ") and len(out["before"]) == 1
+    assert out["before"][0] == tables.probe(INITIAL, spec.workloads.stages[0].workload)
 
 
 def test_baselines_figures():

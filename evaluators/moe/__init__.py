@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..common import CandidateError, call_candidate, failure, load_candidate, require_callable
 from .baselines import BASELINES, load_balanced
-from .placement import PlacementError, score
+from .placement import PlacementError, check, score
 from .traces import TraceError, build, frozen_copy
 
 API = "place"
@@ -36,17 +36,53 @@ def evaluate(program_path: str, workload: dict | None = None) -> dict:
     return {"metrics": metrics, "artifacts": {"feedback": feedback, "blind": blind}}
 
 
-def probe(program_path: str, workload: dict | None = None):
-    """The candidate's placement on a small trace, GPUs relabeled in order of first appearance."""
+def probe(program_path: str, workload: dict | None = None) -> list:
+    """The candidate's placement on each trace the probe workload names, GPUs relabeled by first appearance.
+
+    `workload`: {"traces": [trace mapping, ...]} or one trace mapping (default: the tiny trace). The
+    problem YAML names the smoke stage's trace and the full stage's own trace cut to its first layers
+    (`layers: K` of `full` with the full stage's seed is that trace's first K layers bit for bit: layers
+    are drawn in order). Cross fraction and imbalance are functions of trace and placement only, unchanged
+    by renaming GPUs alike in every layer, so equal answers mean equal smoke metrics (the stage's pass or
+    fail and all a failed candidate's metrics) and, for a candidate that places layer by layer, an
+    equal placement of the full trace's first K layers; the other layers are the sample's blind spot.
+    Traces are tried in order and the answer stops at the first {"error": reason} (an invalid placement
+    or a raise), as the cascade stops at a failed stage. prepare() builds the traces ahead.
+    """
+    traces = [build(w) for w in _probe_traces(workload)]  # a bad workload raises: no answer, nothing merged
+    out: list = []
     try:
-        trace = build(dict(workload or {"name": "tiny", "seed": 0}))
         fn = require_callable(load_candidate(program_path), API)
-        from .placement import check
-        p = check(trace, call_candidate(fn, frozen_copy(trace)))
-    except (CandidateError, PlacementError, TraceError) as exc:
-        return {"error": str(exc)}
-    labels: dict[int, int] = {}
-    return [[labels.setdefault(int(g), len(labels)) for g in row] for row in p]
+    except CandidateError as exc:
+        return [{"error": str(exc)}]
+    for trace in traces:
+        try:
+            p = check(trace, call_candidate(fn, frozen_copy(trace)))
+        except (CandidateError, PlacementError) as exc:
+            return out + [{"error": str(exc)}]
+        labels: dict[int, int] = {}
+        out.append([[labels.setdefault(int(g), len(labels)) for g in row] for row in p])
+    return out
+
+
+def prepare(workload: dict | None = None) -> None:
+    """Build a probe workload's traces ahead (sandbox.runner --prepare: once per fork server or warm
+    sandbox, before any candidate), so that a probe costs the candidate's placements alone. A stage's
+    workload (one trace mapping) is left to evaluate(), which builds it before importing the candidate."""
+    if "traces" in (workload or {}):
+        for w in _probe_traces(workload):
+            build(w)
+
+
+def _probe_traces(workload: dict | None) -> list[dict]:
+    mapping = dict(workload or {"name": "tiny", "seed": 0})
+    if "traces" not in mapping:
+        return [mapping]
+    traces = mapping.pop("traces")
+    if mapping or not isinstance(traces, list) or not traces or not all(isinstance(w, dict) for w in traces):
+        raise TraceError(f"a probe workload's `traces` is a non-empty list of trace mappings and it takes no "
+                         f"other keys, got {workload!r}")
+    return [dict(w) for w in traces]
 
 
 def baseline_figures(workload: dict | None = None) -> dict:

@@ -10,8 +10,9 @@ with expert i in layer l and expert j in layer l+1 (all k x k pairs); loads[l][e
 Traces are memoized per parameters in the process (`generate`, the last CACHED ones, arrays read-only):
 tests, benchmarks and any caller that evaluates several programs in one process build each trace once.
 A sandboxed evaluation cannot keep one: every candidate runs in a fresh process (a warm sandbox or a
-fork-server child starts from the evaluator just imported, before any trace is built), with a
-read-only root and a per-run /tmp and work dir, so nothing it writes outlives it.
+fork-server child starts from the evaluator just imported, with only the probe's traces built, by the
+evaluator's prepare()), with a read-only root and a per-run /tmp and work dir, so nothing it writes
+outlives it.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pytest
 from evaluators import moe
 from evaluators.moe.baselines import BASELINES
 from evaluators.moe.placement import PlacementError, check, score
-from evaluators.moe.traces import Trace, build, frozen_copy
+from evaluators.moe.traces import Trace, TraceError, build, frozen_copy
 
 INITIAL = str(Path(__file__).parents[2] / "problems" / "moe_expert_affinity" / "initial.py")
 
@@ -110,3 +110,87 @@ def test_traces_are_memoized_read_only_and_the_candidate_gets_a_copy():
 def test_bad_workload_is_a_failure():
     out = moe.evaluate(INITIAL, {"name": "huge"})
     assert out["metrics"]["valid"] is False and "unknown instance" in out["artifacts"]["error"]
+
+
+# Two programs of an offline run (seed 0, runs #36, #41 and #42), cut to what matters: they differ in the
+# affinity weight or in `room >= 0` (an expert may go to a full GPU), place the tiny trace alike, and score
+# differently on the full stage. The probe's answer must tell them apart, and still merge a rewrite.
+AFFINE = """
+AFFINITY_WEIGHT = {weight}
+LOAD_WEIGHT = 50.0
+
+def place_layer(loads, pull, gpus, cap):
+    mean = loads.sum() / gpus
+    out = np.empty(len(loads), dtype=np.int64)
+    gpu_load, room = np.zeros(gpus), np.full(gpus, cap)
+    scale = pull.max() + 1e-09 + (0.0262 - LOAD_WEIGHT)
+    for e in np.argsort(-loads, kind="stable"):
+        score = AFFINITY_WEIGHT * pull[e] / scale - LOAD_WEIGHT * (gpu_load + loads[e]) / mean / gpus
+        g = int(np.argmax(np.where(room {room} 0, score, -np.inf)))
+        out[e], gpu_load[g], room[g] = g, gpu_load[g] + loads[e], room[g] - 1
+    return out
+
+def place(trace):
+    G, E = trace.num_gpus, trace.num_experts
+    layers = [place_layer(trace.loads[0], np.zeros((E, G)), G, trace.capacity)]
+    for l in range(1, trace.num_layers):
+        pull = trace.cooc[l - 1].T @ np.eye(G)[layers[-1]]
+        layers.append(place_layer(trace.loads[l], pull, G, trace.capacity))
+    return np.stack(layers)
+"""
+
+
+def yaml_workloads():
+    import yaml
+    spec = yaml.safe_load(Path(INITIAL).with_name("problem.yaml").read_text())["workloads"]
+    return spec["probe"], {s["name"]: s["workload"] for s in spec["stages"]}
+
+
+def test_probe_tells_apart_programs_the_tiny_trace_merged_and_merges_a_rewrite(tmp_path):
+    def prog(name, **kw):
+        path = tmp_path / f"{name}.py"
+        path.write_text("import numpy as np\n" + AFFINE.format(**{"weight": 1.288, "room": ">", **kw}))
+        return str(path)
+
+    base, lighter, overfull = prog("base"), prog("lighter", weight=1.0), prog("overfull", room=">=")
+    probe_w, stages = yaml_workloads()
+    full = {p: moe.evaluate(p, stages["full"])["metrics"] for p in (base, lighter, overfull)}
+    assert full[base]["valid"] and not full[overfull]["valid"]  # a GPU gets a 9th expert on the full trace
+    assert full[lighter]["cross_fraction"] != full[base]["cross_fraction"]
+    old = {"name": "tiny", "seed": 0}  # the probe before: one answer for all three
+    assert moe.probe(base, old) == moe.probe(lighter, old) == moe.probe(overfull, old)
+    answer = moe.probe(base, probe_w)
+    assert answer != moe.probe(lighter, probe_w) and answer != moe.probe(overfull, probe_w)
+    # a behaviour-preserving rewrite (renamed locals, commuted operands) gets the same answer
+    rewrite = tmp_path / "rewrite.py"
+    rewrite.write_text(Path(base).read_text().replace("gpu_load", "used").replace(
+        "1e-09 + (0.0262 - LOAD_WEIGHT)", "(0.0262 - LOAD_WEIGHT) + 1e-09"))
+    assert moe.probe(str(rewrite), probe_w) == answer
+
+
+def test_probe_answers_the_smoke_trace_and_the_full_traces_first_layers(tmp_path):
+    probe_w, stages = yaml_workloads()
+    assert probe_w["traces"][0] == stages["smoke"]
+    head = probe_w["traces"][1]
+    assert {k: v for k, v in head.items() if k != "layers"} == stages["full"] and head["layers"] < 58
+    # a trace cut to its first layers is the whole trace's first layers bit for bit (small: as cheap, same code)
+    whole, cut = build({"name": "small", "seed": 1}), build({"name": "small", "seed": 1, "layers": 3})
+    assert np.array_equal(whole.loads[:3], cut.loads) and np.array_equal(whole.cooc[:2], cut.cooc)
+    answer = moe.probe(INITIAL, {"traces": [stages["smoke"], {"name": "tiny"}]})
+    assert len(answer) == 2 and np.array(answer[0]).shape == (8, 64) and answer[0][0][0] == 0
+    # GPUs relabeled alike in every layer: a program that only renames GPUs gets the same answer
+    swapped = candidate(tmp_path, "import importlib.util as u\ns = u.spec_from_file_location('i', %r)\n"
+                                  "m = u.module_from_spec(s); s.loader.exec_module(m)\n"
+                                  "def place(t):\n    return (m.place(t) + 1) %% t.num_gpus\n" % INITIAL)
+    assert moe.probe(swapped, {"traces": [stages["smoke"]]}) == answer[:1]
+    # an invalid answer on a trace ends the answer there, as a failed stage ends the cascade
+    bad = candidate(tmp_path, "def place(t):\n    return np.zeros((t.num_layers, t.num_experts), dtype=int)\n")
+    out = moe.probe(bad, probe_w)
+    assert len(out) == 1 and "holds" in out[0]["error"]
+    with pytest.raises(TraceError, match="no other keys"):
+        moe.probe(INITIAL, {"traces": [stages["smoke"]], "seed": 3})
+    from evaluators.moe import traces
+    traces._CACHE.clear()
+    moe.prepare(probe_w)  # the probe's traces, built ahead; a stage's workload is left to evaluate()
+    moe.prepare(stages["full"])
+    assert len(traces._CACHE) == 2 and traces._CACHE[next(reversed(traces._CACHE))] is build(head)

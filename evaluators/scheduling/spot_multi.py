@@ -4,7 +4,8 @@ Candidate: class `Policy` with `step(state) -> (action, zone)` (see `spot_multi_
 Environments: instance types traced in both zones (k80_8, v100_1); zone 0 = us-west-2a, 1 = us-west-2b;
 windows = the published windows of the us-west-2a trace, the same ticks sliced from both traces.
 Workloads: {name: full} all windows x deadlines 52/70 h x overheads 0.02/0.05/0.1 h;
-{name: smoke} first `windows` (2); {name: probe} `windows` (1). Deterministic; seed ignored.
+{name: smoke} first `windows` (2). Deterministic; seed ignored. The probe (`probe`, `segments`) takes
+{name: probe, heads, tails, ticks, seed, windows}: short simulations drawn over the full grid (see PROBE).
 The two zones' trace files must line up (same tick length, start and length: `check_aligned`), and
 `gap_to_bound` compares the mean cost with `cost_bound`, an overhead-free oracle's.
 """
@@ -12,14 +13,16 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import statistics
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from ..common import CandidateError, call_candidate, failure, guarded_step, load_candidate, perf_counter
 from .spot import COST_CEILING, COST_FLOOR, DEADLINES_H, OVERHEADS_H, TASK_H, normalized_score
-from .spot_multi_sim import simulate_multi
-from .spot_sim import DATA_DIR, ImpossibleAction, JobSpec, load_trace, load_windows
+from .spot_multi_sim import Zones, simulate_multi
+from .spot_sim import ACTION_LETTER, ON_DEMAND, SPOT, DATA_DIR, ImpossibleAction, JobSpec, load_trace, load_windows, run_ticks
 
 ZONES = ("us-west-2a", "us-west-2b")
 TYPES = ("k80_8", "v100_1")
@@ -154,10 +157,143 @@ def evaluate(program_path: str, workload: dict) -> dict:
     return out
 
 
+# The probe workload's keys and defaults: short simulations drawn with random.Random(seed) over the full
+# grid's types, windows, deadlines and overheads, each cut after `ticks` ticks: `heads` from a run's start,
+# `tails` resumed late in a run (see `_segments`); plus whole runs on the first `windows` windows of every
+# type, deadline and overhead (the probe was `windows: 1` alone until it was found merging candidates).
+PROBE = {"windows": 0, "heads": 20, "tails": 300, "ticks": 16, "seed": 0}
+WORK_POWER, SLACK_POWER = 3.0, 2.0  # a tail's work left: 48 h x u^3; its spare time: (deadline - 48 h) x v^2
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One probe simulation: the policy sees the 48 h job `job` of window `window`, resumed at tick `start`
+    with `done_s` of work done, for at most `ticks` ticks (None: to the end); `first` forces the first tick's
+    (action, zone), so that the policy starts with an instance running."""
+
+    itype: str
+    window: int
+    job: JobSpec
+    start: int = 0
+    done_s: float = 0.0
+    ticks: int | None = None
+    first: tuple[str, int] | None = None
+
+
+class Resumed(Zones):
+    """`Zones` for a `Segment`: the simulated run starts at tick 0 of the segment's trace slice with nothing
+    done; the policy sees `start` ticks and `done_s` seconds of work added, and the segment's 48 h job.
+    Records the letters of the ticks decided so far (`letters`), kept when the run stops on an error."""
+
+    def __init__(self, segment: Segment, traces):
+        super().__init__(None, traces, ZONES)
+        self.seg, self.letters = segment, []
+
+    def decide(self, job, tick, elapsed, done, overhead_left, instance, preempted, avail, zone):
+        seg = self.seg
+        if tick == 0 and seg.first is not None:
+            out = (*seg.first, ACTION_LETTER[seg.first[0]] + str(seg.first[1]))
+        else:
+            seen = (job[0], seg.job.task_h * 3600.0, seg.job.deadline_h * 3600.0, job[3])
+            out = super().decide(seen, tick + seg.start, elapsed + seg.start * job[0], done + seg.done_s,
+                                 overhead_left, instance, preempted, avail, zone)
+        self.letters.append(out[2])
+        return out
+
+
+def segments(workload: dict) -> tuple[Segment, ...]:
+    """The probe workload's simulations (keys: PROBE's and `name: probe`); ValueError on a bad workload."""
+    extra = {k for k in set(workload) - set(PROBE) - {"name"} if not k.startswith("x_")}
+    if extra or workload.get("name", "probe") != "probe":
+        raise ValueError(f"a spot_scheduling_multi probe workload has name probe and the keys "
+                         f"{', '.join(PROBE)}; got {workload!r}")
+    return _segments(json.dumps({**PROBE, **workload}, sort_keys=True))
+
+
+@lru_cache(maxsize=8)
+def _segments(key: str) -> tuple[Segment, ...]:
+    """Heads: a run's first ticks. Tails: the policy shown a state late in a run - work left 48 h x u^3
+    (most of them in the last hours, where policies part) floored to ticks plus a remainder that some number
+    of restart overheads leaves (uniform over those remainders: the rounding a policy does against the tick
+    depends on it), spare time (deadline - 48 h) x v^2, and the first tick forced idle, spot (in a zone with
+    capacity) or on-demand, so that the policy decides from each kind of instance."""
+    w = json.loads(key)
+    rng = random.Random(w["seed"])
+    cut, tick = int(w["ticks"]), int(TICK_S)
+    out = [Segment(t, i, job) for t, i, job in scenarios({**w, "name": "probe", "windows": int(w["windows"])})]
+
+    def draw() -> tuple[str, int, JobSpec]:
+        itype = rng.choice(TYPES)
+        index = rng.randrange(len(load_windows()[f"{ZONES[0]}_{itype}"]))
+        return itype, index, JobSpec(TASK_H, float(rng.choice(DEADLINES_H)), float(rng.choice(OVERHEADS_H)))
+
+    for _ in range(int(w["heads"])):
+        out.append(Segment(*draw(), ticks=cut))
+    classes = [(o, r) for o in OVERHEADS_H for r in range(tick // math.gcd(round(o * 3600.0), tick))]
+    for i in range(int(w["tails"])):
+        itype, index, job = draw()
+        if w.get("x_cycle"):
+            o, k = classes[i % len(classes)]
+            job = JobSpec(TASK_H, job.deadline_h, o)
+        over = round(job.overhead_h * 3600.0)
+        left = int(TASK_H * 3600.0 * rng.random() ** WORK_POWER) // tick * tick
+        kk = k if w.get("x_cycle") else rng.randrange(tick // math.gcd(over, tick))
+        left += kk * over % tick or (0 if left else over)
+        if rng.random() < w.get("x_small", 0):
+            spare_ticks = rng.randrange(w.get("x_smax", 10))
+            start = round(job.deadline_h * 3600.0 / TICK_S) - math.ceil(left / TICK_S) - spare_ticks
+        else:
+            spare = rng.random() ** SLACK_POWER * (job.deadline_h - TASK_H) * 3600.0
+            start = round(job.deadline_h * 3600.0 / TICK_S) - math.ceil((left + spare) / TICK_S)
+        first, zone = rng.choice((None, SPOT, ON_DEMAND)), rng.randrange(len(ZONES))
+        if first == SPOT and not zone_traces(itype, index)[zone][start]:
+            first = SPOT if zone_traces(itype, index)[1 - zone][start] else ON_DEMAND
+            zone = 1 - zone if first == SPOT else zone
+        out.append(Segment(itype, index, job, start, TASK_H * 3600.0 - left, cut, first and (first, zone)))
+    return tuple(out)
+
+
+def prepare(workload: dict | None = None) -> None:
+    """Draw a probe workload's simulations ahead (sandbox.runner --prepare), so a probe costs the candidate's
+    decisions alone; a stage's workload needs nothing ahead."""
+    if (workload or {}).get("name") == "probe":
+        segments(dict(workload))
+
+
 def probe(program_path: str, workload: dict | None = None) -> object:
-    """The candidate's decisions (letter + zone per tick) on the probe windows."""
+    """The candidate's decisions (letter + zone per tick: S0, O1, -) on the probe's simulations (`segments`).
+
+    The score is a function of the decisions on the full grid's 360 runs, and candidates that score apart
+    almost always part at a few rare states: entering the endgame (spare time used up) while on spot, a
+    rounding of work left against the tick, the last partial tick. Whole runs reach those states a few times
+    in 360; a probe of a dozen whole runs merged such candidates. Hundreds of short heads and tails over the
+    same grid reach them cheaply, with the policy shown the real 48 h job, its deadline and overhead, and the
+    real traces at those ticks. Costs about what the dozen whole runs cost."""
+    plan = segments(dict(workload or {}))  # a bad workload raises: it is no candidate's failure
     try:
-        results = run_policy(_policy_class(program_path), scenarios(dict(workload or {"name": "probe"})))
-    except (CandidateError, ValueError) as exc:
+        cls = _policy_class(program_path)
+    except CandidateError as exc:
         return {"error": str(exc).splitlines()[0]}
-    return [r.actions for _, r in results]
+    return [_decisions(cls, segment) for segment in plan]
+
+
+def _decisions(cls, seg: Segment) -> str:
+    """One segment's letters; one the candidate breaks ends with `!` and what broke (its exception's type,
+    or the impossible action)."""
+    traces = tuple(t[seg.start:None if seg.ticks is None else seg.start + seg.ticks]
+                   for t in zone_traces(seg.itype, seg.window))
+    place = Resumed(seg, traces)
+    sim = JobSpec(seg.job.task_h - seg.done_s / 3600.0, seg.job.deadline_h - seg.start * TICK_S / 3600.0,
+                  seg.job.overhead_h)
+    try:
+        step = getattr(call_candidate(cls), "step", None)
+        if not callable(step):
+            raise CandidateError("`Policy()` must have a method `step(state)`")
+        place.step = guarded_step(step)
+        run_ticks(place, sim, TICK_S, enforce_deadline=True)
+    except ImpossibleAction as exc:
+        if len(place.letters) < len(traces[0]):  # else the segment only reached its cut
+            return "".join(place.letters) + "!" + str(exc).split(": ", 1)[-1]
+    except CandidateError as exc:
+        return "".join(place.letters) + "!" + str(exc).strip().splitlines()[-1].split(":")[0]
+    return "".join(place.letters)

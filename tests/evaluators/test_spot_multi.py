@@ -147,3 +147,80 @@ def test_evaluator_fails_clearly_on_misaligned_traces(tmp_path, monkeypatch):
         spot_multi.check_type.cache_clear()
     assert out["metrics"]["valid"] is False
     assert "do not line up" in out["artifacts"]["error"] and "us-west-2b_k80_8.json" in out["artifacts"]["error"]
+
+
+# The probe. Two one-edit variants of the initial policy that score apart in the full stage but act alike on
+# window 0 of both types (the old probe, `windows: 1` alone, merged them: found in offline-run corpora):
+# the warm-spot branch never taken (a running spot goes on-demand when the endgame comes), and 16.75 s more
+# work counted (ceil against the tick rounds up at some restart remainders only).
+OLD_PROBE = {"name": "probe", "windows": 1, "heads": 0, "tails": 0}
+NO_KEEP = (r"state\.overhead_left_s < 1e-3", "state.overhead_left_s > 1e-3")
+ROUNDED = (r"\(state\.work_left_s \+ state\.overhead_s\)", "(state.work_left_s + state.overhead_s + 16.75)")
+REWRITE = [(r"\bticks_left\b", "slack_ticks"), (r"\bhere\b", "where"), (r"return SPOT, where", "return (SPOT, where)  # go"),
+           (r"if ticks_needed >= slack_ticks:", "if not slack_ticks > ticks_needed:"), (r"HOP = 0", "HOP = 0\nUNUSED = 7")]
+
+
+def _edit(tmp_path, name, *edits):
+    """The initial program with regex edits (each must match), written to tmp_path/name.py."""
+    import re
+    text = INITIAL.read_text()
+    for old, new in edits:
+        text, n = re.subn(old, new, text)
+        assert n, old
+    path = tmp_path / f"{name}.py"
+    path.write_text(text)
+    return str(path)
+
+
+def _probe_workload():
+    import yaml
+    return yaml.safe_load((ROOT / "problems" / "spot_scheduling_multi" / "problem.yaml").read_text())["workloads"]["probe"]
+
+
+def test_probe_tells_apart_policies_that_part_at_rare_states(tmp_path):
+    workload = _probe_workload()
+    base = str(INITIAL)
+    for name, edit in (("no_keep", NO_KEEP), ("rounded", ROUNDED)):
+        other = _edit(tmp_path, name, edit)
+        assert spot_multi.evaluate(other, {"name": "full"})["metrics"]["score"] != \
+            spot_multi.evaluate(base, {"name": "full"})["metrics"]["score"]
+        assert spot_multi.probe(other, OLD_PROBE) == spot_multi.probe(base, OLD_PROBE)  # the old probe merged them
+        assert spot_multi.probe(other, workload) != spot_multi.probe(base, workload)
+
+
+def test_probe_keeps_a_rewrite_and_is_cheap(tmp_path):
+    workload = _probe_workload()
+    rewrite = _edit(tmp_path, "rewrite", *REWRITE)
+    first = spot_multi.probe(str(INITIAL), workload)
+    assert spot_multi.probe(rewrite, workload) == first == spot_multi.probe(str(INITIAL), workload)
+    # the probe's decisions cost about what the old dozen whole runs did (a whole run is ~300 ticks)
+    ticks = sum(len(s.replace("0", "").replace("1", "").split("!")[0]) for s in first)
+    old = sum(len(s.replace("0", "").replace("1", "")) for s in spot_multi.probe(str(INITIAL), OLD_PROBE))
+    assert len(first) == 320 and ticks <= 1.1 * old
+
+
+def test_probe_segments_show_the_real_job_late_in_a_run():
+    seen = []
+
+    class Spy:
+        def step(self, state):
+            seen.append((state.task_s, state.deadline_s, state.tick, state.elapsed_s, state.work_done_s))
+            return NONE, state.zone
+
+    tails = [s for s in spot_multi.segments(_probe_workload()) if s.start > 0]
+    assert len(tails) == 300 and {s.job.overhead_h for s in tails} == {0.02, 0.05, 0.1}
+    seg = next(s for s in tails if s.first is None)
+    out = spot_multi._decisions(Spy, seg)
+    task_s, deadline_s, tick, elapsed, done = seen[0]
+    assert task_s == 48 * 3600 and deadline_s == seg.job.deadline_h * 3600
+    assert tick == seg.start and elapsed == seg.start * 600 and done == seg.done_s
+    assert set(out) == {"-"} and 1 <= len(out) <= 16  # waited to the cut or to the deadline
+    with pytest.raises(ValueError, match="keys"):
+        spot_multi.segments({"name": "probe", "tail": 3})
+
+
+def test_probe_records_decisions_up_to_a_failure(tmp_path):
+    body = "class Policy:\n def step(self, s):\n  if s.work_left_s < 4 * 3600: raise KeyError(1)\n  return 'NONE', 0\n"
+    out = spot_multi.probe(_program(tmp_path, body))
+    broken = [s for s in out if "!" in s]
+    assert broken and all(s.endswith("!KeyError") for s in broken)

@@ -203,7 +203,7 @@ class Resumed(Zones):
 
 def segments(workload: dict) -> tuple[Segment, ...]:
     """The probe workload's simulations (keys: PROBE's and `name: probe`); ValueError on a bad workload."""
-    extra = {k for k in set(workload) - set(PROBE) - {"name"} if not k.startswith("x_")}
+    extra = set(workload) - set(PROBE) - {"name"}
     if extra or workload.get("name", "probe") != "probe":
         raise ValueError(f"a spot_scheduling_multi probe workload has name probe and the keys "
                          f"{', '.join(PROBE)}; got {workload!r}")
@@ -229,22 +229,13 @@ def _segments(key: str) -> tuple[Segment, ...]:
 
     for _ in range(int(w["heads"])):
         out.append(Segment(*draw(), ticks=cut))
-    classes = [(o, r) for o in OVERHEADS_H for r in range(tick // math.gcd(round(o * 3600.0), tick))]
-    for i in range(int(w["tails"])):
+    for _ in range(int(w["tails"])):
         itype, index, job = draw()
-        if w.get("x_cycle"):
-            o, k = classes[i % len(classes)]
-            job = JobSpec(TASK_H, job.deadline_h, o)
         over = round(job.overhead_h * 3600.0)
         left = int(TASK_H * 3600.0 * rng.random() ** WORK_POWER) // tick * tick
-        kk = k if w.get("x_cycle") else rng.randrange(tick // math.gcd(over, tick))
-        left += kk * over % tick or (0 if left else over)
-        if rng.random() < w.get("x_small", 0):
-            spare_ticks = rng.randrange(w.get("x_smax", 10))
-            start = round(job.deadline_h * 3600.0 / TICK_S) - math.ceil(left / TICK_S) - spare_ticks
-        else:
-            spare = rng.random() ** SLACK_POWER * (job.deadline_h - TASK_H) * 3600.0
-            start = round(job.deadline_h * 3600.0 / TICK_S) - math.ceil((left + spare) / TICK_S)
+        left += rng.randrange(tick // math.gcd(over, tick)) * over % tick or (0 if left else over)
+        spare = rng.random() ** SLACK_POWER * (job.deadline_h - TASK_H) * 3600.0
+        start = round(job.deadline_h * 3600.0 / TICK_S) - math.ceil((left + spare) / TICK_S)
         first, zone = rng.choice((None, SPOT, ON_DEMAND)), rng.randrange(len(ZONES))
         if first == SPOT and not zone_traces(itype, index)[zone][start]:
             first = SPOT if zone_traces(itype, index)[1 - zone][start] else ON_DEMAND
